@@ -1,0 +1,280 @@
+"""Wire schemas of the REST API, shared by the server and the clients.
+
+The server validates every request body with these models, so a client that builds its
+requests with them gets the same errors before sending.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+MAX_BATCH = 10_000
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in every store
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+POD_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
+
+
+class RunState(StrEnum):
+    INITIALIZED = "INITIALIZED"
+    STARTED = "STARTED"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (RunState.FINISHED, RunState.FAILED, RunState.CANCELLED)
+
+
+class CommBackend(StrEnum):
+    GLOO = "gloo"
+    NCCL = "nccl"
+
+
+def utc(value: datetime) -> datetime:
+    """The same instant as an aware UTC datetime (naive values are taken as UTC)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def _utc_or_none(value: datetime | None) -> datetime | None:
+    return None if value is None else utc(value)
+
+
+def _empty_to_none(value: Any) -> Any:
+    """Form posts send absent optional fields as empty strings."""
+    return None if value == "" else value
+
+
+def _json_text(value: Any) -> Any:
+    """Form posts send structured fields (labels) as JSON text."""
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def _metadata_text(value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True)
+
+
+UtcDatetime = Annotated[datetime, BeforeValidator(_empty_to_none)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class MetricIn(_Strict):
+    """One metric: a numeric point of series ``name`` of a pod or of a run."""
+
+    pod_name: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
+        default=None, max_length=253
+    )
+    run_id: Annotated[int | None, BeforeValidator(_empty_to_none)] = Field(
+        default=None, ge=1, le=MAX_ID
+    )
+    name: str = Field(min_length=1, max_length=255)
+    date: UtcDatetime | None = None
+    value: float
+    cumulative: bool = False
+    metadata: Annotated[str | None, BeforeValidator(_metadata_text)] = None
+
+    @field_validator("value")
+    @classmethod
+    def _finite(cls, value: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError("value must be a finite number")
+        return value
+
+    @field_validator("date")
+    @classmethod
+    def _date_utc(cls, value: datetime | None) -> datetime | None:
+        return _utc_or_none(value)
+
+    @model_validator(mode="after")
+    def _pod_xor_run(self) -> MetricIn:
+        if (self.pod_name is None) == (self.run_id is None):
+            raise ValueError("exactly one of pod_name and run_id is required")
+        return self
+
+
+class MetricBatch(_Strict):
+    metrics: list[MetricIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class MetricOut(BaseModel):
+    id: int
+    pod_name: str | None = None
+    run_id: int | None = None
+    name: str
+    date: datetime
+    value: float
+    cumulative: bool
+    metadata: str | None = None
+
+
+class MetricBatchOut(BaseModel):
+    created: int
+
+
+class Point(BaseModel):
+    date: datetime
+    value: float
+
+
+class RunCreate(_Strict):
+    """Body of ``POST /api/runs/``.
+
+    Validation context (given by the server): ``max_workers`` and ``benchmarks`` (the ids of
+    the benchmark registry).
+    """
+
+    name: str = Field(min_length=1, max_length=63)
+    num_workers: int = Field(ge=1, le=MAX_ID)
+    num_cpus: float = Field(default=1.0, gt=0)
+    max_bandwidth: Annotated[float | None, BeforeValidator(_empty_to_none)] = Field(
+        default=None, gt=0, description="Egress/ingress cap per worker in Mbit/s; none = no cap"
+    )
+    benchmark: Annotated[str | None, BeforeValidator(_empty_to_none)] = None
+    image_name: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
+        default=None, max_length=512
+    )
+    custom_image_command: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
+        default=None, max_length=4096
+    )
+    backend: CommBackend = CommBackend.GLOO
+    gpu_enabled: bool = False
+    light_target: bool = False
+
+    @field_validator("name")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if not DNS_LABEL.match(value):
+            raise ValueError(
+                "must be a lower-case DNS label: a-z, 0-9 and '-', "
+                "starting and ending with a letter or digit"
+            )
+        return value
+
+    @field_validator("num_workers")
+    @classmethod
+    def _max_workers(cls, value: int, info: ValidationInfo) -> int:
+        limit = (info.context or {}).get("max_workers")
+        if limit is not None and value > limit:
+            raise ValueError(f"must be at most {limit} (MLBENCH_MAX_WORKERS)")
+        return value
+
+    @field_validator("benchmark")
+    @classmethod
+    def _known_benchmark(cls, value: str | None, info: ValidationInfo) -> str | None:
+        known = (info.context or {}).get("benchmarks")
+        if value is not None and known is not None and value not in known:
+            raise ValueError(f"unknown benchmark {value!r}; valid: {', '.join(sorted(known))}")
+        return value
+
+    @model_validator(mode="after")
+    def _what_to_run(self) -> RunCreate:
+        if self.benchmark is None and self.image_name is None:
+            raise ValueError("one of benchmark or image_name (with custom_image_command) is required")
+        if self.benchmark is not None and self.image_name is not None:
+            raise ValueError("benchmark and image_name are mutually exclusive")
+        if self.image_name is not None and not self.custom_image_command:
+            raise ValueError("custom_image_command is required with image_name")
+        if self.backend is CommBackend.NCCL and not self.gpu_enabled:
+            raise ValueError("backend nccl needs gpu_enabled")
+        return self
+
+
+class RunUpdate(_Strict):
+    """Body of ``PATCH /api/runs/{id}/`` (DAG tasks): state, result, job metadata."""
+
+    state: RunState | None = None
+    result: dict[str, Any] | str | None = None
+    job_metadata: dict[str, Any] | None = Field(
+        default=None, description="Merged into the run's job_metadata"
+    )
+
+
+class RunOut(BaseModel):
+    id: int
+    name: str
+    state: RunState
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    job_id: str | None = None
+    job_metadata: dict[str, Any] = Field(default_factory=dict)
+    benchmark: str | None = None
+    image_name: str | None = None
+    custom_image_command: str | None = None
+    num_workers: int
+    num_cpus: float
+    max_bandwidth: float | None = None
+    backend: CommBackend
+    gpu_enabled: bool
+    light_target: bool
+    result: dict[str, Any] | str | None = None
+
+
+class WorkerToken(BaseModel):
+    run_id: int
+    token: str
+
+
+class PodIn(_Strict):
+    """Body of ``PUT /api/pods/{name}/``: what a DAG task or worker knows of a pod."""
+
+    run_id: Annotated[int | None, BeforeValidator(_empty_to_none)] = Field(
+        default=None, ge=1, le=MAX_ID
+    )
+    rank: Annotated[int | None, BeforeValidator(_empty_to_none)] = Field(
+        default=None, ge=0, le=MAX_ID
+    )
+    phase: str = "Pending"
+    ip: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(default=None, max_length=64)
+    node: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
+        default=None, max_length=253
+    )
+    labels: Annotated[dict[str, str] | None, BeforeValidator(_json_text)] = None
+
+    @field_validator("phase")
+    @classmethod
+    def _phase(cls, value: str) -> str:
+        if value not in POD_PHASES:
+            raise ValueError(f"must be one of {', '.join(POD_PHASES)}")
+        return value
+
+
+class PodOut(BaseModel):
+    name: str
+    run_id: int | None = None
+    rank: int | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    phase: str
+    ip: str | None = None
+    node: str | None = None
+    created_at: datetime
+    updated_at: datetime

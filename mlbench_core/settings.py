@@ -1,0 +1,51 @@
+"""The one settings object. Nothing else in mlbench reads environment variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AuthMode(StrEnum):
+    AIRFLOW = "airflow"
+    NONE = "none"
+
+
+class Backend(StrEnum):
+    LOCAL = "local"
+    KUBERNETES = "kubernetes"
+
+
+class Settings(BaseSettings):
+    """Configuration, read from ``MLBENCH_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="MLBENCH_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".mlbench")
+    database_url: str | None = None
+    api_url: str = "http://127.0.0.1:8080/mlbench"
+    api_token: str | None = None
+    auth: AuthMode = AuthMode.AIRFLOW
+    backend: Backend = Backend.LOCAL
+    namespace: str = "default"
+    image_registry: str = "mlbench"
+    max_workers: int = Field(default=16, ge=1)
+    data_dir: Path | None = None
+    dag_id: str = "mlbench_run"
+
+    @property
+    def store_url(self) -> str:
+        """SQLAlchemy URL of the mlbench store (SQLite under ``home`` unless set)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'mlbench.db'}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this process, read once."""
+    return Settings()

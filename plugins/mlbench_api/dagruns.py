@@ -1,0 +1,64 @@
+"""Starting and stopping the Airflow DAG run behind an mlbench run.
+
+This code runs inside Airflow's API server, where Airflow's own (supported) helpers for
+triggering and marking DAG runs may use Airflow's metadata database.
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+
+class DagRunError(RuntimeError):
+    """Airflow refused to start or stop the DAG run."""
+
+
+def trigger(dag_id: str, conf: dict, *, run_id: str, user: str | None = None) -> str:
+    """Trigger ``dag_id`` with ``conf`` as DAG run ``run_id``; returns that id."""
+    from airflow.api.common.trigger_dag import trigger_dag
+    from airflow.exceptions import AirflowException
+    from airflow.utils.types import DagRunTriggeredByType
+
+    try:
+        dag_run = trigger_dag(
+            dag_id,
+            conf=conf,
+            run_id=run_id,
+            triggered_by=DagRunTriggeredByType.REST_API,
+            triggering_user_name=user,
+        )
+    except (AirflowException, ValueError) as exc:
+        raise DagRunError(f"could not trigger DAG {dag_id!r}: {exc}") from exc
+    if dag_run is None:
+        raise DagRunError(f"could not trigger DAG {dag_id!r}: no DAG run created")
+    return dag_run.run_id
+
+
+def stop(dag_id: str, dag_run_id: str) -> bool:
+    """Mark the DAG run failed if it is still going (Airflow then kills its running tasks).
+
+    Returns whether a running DAG run was stopped.
+    """
+    from airflow.api_fastapi.common.dagbag import get_dag_for_run
+    from airflow.api_fastapi.core_api.datamodels.dag_run import DagRunMutableStates
+    from airflow.api_fastapi.core_api.services.public.dag_run import patch_dag_run_state
+    from airflow.models.dagbag import DBDagBag
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+    from sqlalchemy import select
+
+    with create_session() as session:
+        dag_run = session.scalar(
+            select(DagRun).where(DagRun.dag_id == dag_id, DagRun.run_id == dag_run_id)
+        )
+        if dag_run is None or dag_run.state in (DagRunState.SUCCESS, DagRunState.FAILED):
+            return False
+        dag = get_dag_for_run(DBDagBag(), dag_run, session=session)
+        patch_dag_run_state(
+            dag=dag, dag_run=dag_run, state=DagRunMutableStates.FAILED, session=session
+        )
+        log.info("mlbench: marked DAG run %s/%s failed", dag_id, dag_run_id)
+        return True

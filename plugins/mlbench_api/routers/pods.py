@@ -1,0 +1,83 @@
+"""``/api/pods``: the worker pods known to mlbench."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Query
+from sqlalchemy import select
+
+from mlbench_api.auth import CallerDep, UserDep
+from mlbench_api.deps import SessionDep, run_or_404
+from mlbench_api.routing import SlashRouter, body, body_schema
+from mlbench_api.store import Pod
+from mlbench_api.store.models import utcnow
+from mlbench_core.api.schemas import MAX_ID, PodIn, PodOut
+
+router = SlashRouter(prefix="/pods", tags=["pods"])
+
+PodName = Annotated[
+    str,
+    Path(
+        max_length=253,
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description="Kubernetes pod name (DNS subdomain)",
+    ),
+]
+
+
+def pod_out(pod: Pod) -> PodOut:
+    return PodOut(
+        name=pod.name,
+        run_id=pod.run_id,
+        rank=pod.rank,
+        labels=pod.labels or {},
+        phase=pod.phase,
+        ip=pod.ip,
+        node=pod.node,
+        created_at=pod.created_at,
+        updated_at=pod.updated_at,
+    )
+
+
+@router.get("/", response_model=list[PodOut])
+def list_pods(
+    session: SessionDep,
+    _caller: UserDep,
+    run_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> list[PodOut]:
+    """All worker pods with their status (optionally those of one run)."""
+    query = select(Pod).order_by(Pod.run_id, Pod.rank, Pod.name)
+    if run_id is not None:
+        query = query.where(Pod.run_id == run_id)
+    return [pod_out(pod) for pod in session.scalars(query)]
+
+
+@router.put("/{name}", response_model=PodOut, openapi_extra=body_schema(PodIn))
+def put_pod(
+    name: PodName,
+    session: SessionDep,
+    caller: CallerDep,
+    data: Annotated[PodIn, Depends(body(PodIn))],
+) -> PodOut:
+    """Create or update a pod (written by DAG tasks and workers; a worker token only for its
+    own run's pods)."""
+    pod = session.get(Pod, name)
+    run_id = data.run_id if data.run_id is not None else (pod.run_id if pod else None)
+    caller.require_run(run_id)
+    if pod is not None and caller.is_worker:
+        caller.require_run(pod.run_id)
+    if run_id is not None:
+        run_or_404(session, run_id)
+    now = utcnow()
+    if pod is None:
+        pod = Pod(name=name, created_at=now, labels={})
+        session.add(pod)
+    fields = data.model_dump(exclude_unset=True)
+    for key, value in fields.items():
+        setattr(pod, key, value)
+    if pod.phase is None:
+        pod.phase = data.phase
+    pod.updated_at = now
+    session.commit()
+    return pod_out(pod)

@@ -1,0 +1,193 @@
+"""``/api/runs``: benchmark runs, each executed by one DAG run of ``mlbench_run``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mlbench_api import dagruns
+from mlbench_api.auth import UserDep, new_worker_token
+from mlbench_api.deps import RunId, SessionDep, run_or_404
+from mlbench_api.routing import SlashRouter, body, body_schema
+from mlbench_api.store import Metric, Pod, Run
+from mlbench_api.store.models import utcnow
+from mlbench_core.api.schemas import RunCreate, RunOut, RunState, RunUpdate, WorkerToken
+from mlbench_core.benchmarks import REGISTRY
+from mlbench_core.settings import get_settings
+
+log = logging.getLogger(__name__)
+router = SlashRouter(prefix="/runs", tags=["runs"])
+
+SPEC_FIELDS = tuple(f for f in RunCreate.model_fields if f != "name")
+TRANSITIONS: dict[RunState, set[RunState]] = {
+    RunState.INITIALIZED: {RunState.STARTED, RunState.FAILED, RunState.CANCELLED},
+    RunState.STARTED: {RunState.FINISHED, RunState.FAILED, RunState.CANCELLED},
+}
+
+
+def run_out(run: Run) -> RunOut:
+    return RunOut(
+        id=run.id,
+        name=run.name,
+        state=RunState(run.state),
+        created_at=run.created_at,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        job_id=run.job_id,
+        job_metadata=run.job_metadata or {},
+        result=run.result,
+        **{key: run.spec.get(key) for key in SPEC_FIELDS},
+    )
+
+
+def _create_context() -> dict[str, Any]:
+    return {"max_workers": get_settings().max_workers, "benchmarks": REGISTRY.keys()}
+
+
+@router.get("/", response_model=list[RunOut])
+def list_runs(session: SessionDep, _caller: UserDep) -> list[RunOut]:
+    """All runs, newest first."""
+    return [run_out(run) for run in session.scalars(select(Run).order_by(Run.id.desc()))]
+
+
+@router.get("/{run_id}", response_model=RunOut)
+def get_run(run_id: RunId, session: SessionDep, _caller: UserDep) -> RunOut:
+    return run_out(run_or_404(session, run_id))
+
+
+@router.post(
+    "/", status_code=201, response_model=RunOut, openapi_extra=body_schema(RunCreate)
+)
+def create_run(
+    session: SessionDep,
+    caller: UserDep,
+    data: Annotated[RunCreate, Depends(body(RunCreate, _create_context))],
+) -> RunOut:
+    """Store a run as INITIALIZED and trigger its DAG run; 409 if the name is taken.
+
+    The run is committed only once Airflow has accepted the DAG run: if triggering fails,
+    nothing is stored and the answer is 503.
+    """
+    settings = get_settings()
+    if session.scalar(select(Run.id).where(Run.name == data.name)) is not None:
+        raise _name_taken(data.name)
+    spec = data.model_dump(mode="json", exclude={"name"})
+    run = Run(name=data.name, state=RunState.INITIALIZED, spec=spec, job_metadata={})
+    session.add(run)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise _name_taken(data.name) from None
+    try:
+        dag_run_id = dagruns.trigger(
+            settings.dag_id,
+            {"run_id": run.id},
+            run_id=f"mlbench__{run.id}__{utcnow():%Y-%m-%dT%H:%M:%S.%f}",
+            user=caller.name,
+        )
+    except dagruns.DagRunError as exc:
+        session.rollback()
+        log.error("mlbench: %s", exc)
+        raise HTTPException(status_code=503, detail=str(exc)) from None
+    run.job_id = dag_run_id
+    run.job_metadata = {"dag_id": settings.dag_id, "dag_run_id": dag_run_id, "user": caller.name}
+    session.commit()
+    return run_out(run)
+
+
+def _name_taken(name: str) -> HTTPException:
+    return HTTPException(
+        status_code=409,
+        detail=[{"loc": ["body", "name"], "msg": f"a run named {name!r} exists", "type": "conflict"}],
+    )
+
+
+@router.patch("/{run_id}", response_model=RunOut, openapi_extra=body_schema(RunUpdate))
+def update_run(
+    run_id: RunId,
+    session: SessionDep,
+    _caller: UserDep,
+    data: Annotated[RunUpdate, Depends(body(RunUpdate))],
+) -> RunOut:
+    """Move a run's state forward, record its result or job metadata (used by DAG tasks)."""
+    run = run_or_404(session, run_id)
+    if data.state is not None and data.state != run.state:
+        _transition(run, data.state)
+    if data.result is not None:
+        run.result = data.result
+    if data.job_metadata:
+        run.job_metadata = {**(run.job_metadata or {}), **data.job_metadata}
+    session.commit()
+    return run_out(run)
+
+
+def _transition(run: Run, state: RunState) -> None:
+    current = RunState(run.state)
+    if state not in TRANSITIONS.get(current, set()):
+        raise HTTPException(
+            status_code=409,
+            detail=[
+                {
+                    "loc": ["body", "state"],
+                    "msg": f"run {run.id} is {current}: cannot become {state}",
+                    "type": "invalid_transition",
+                }
+            ],
+        )
+    run.state = state
+    now = utcnow()
+    if state is RunState.STARTED:
+        run.started_at = now
+    elif state.terminal:
+        run.finished_at = now
+
+
+@router.post("/{run_id}/token", status_code=201, response_model=WorkerToken)
+def issue_worker_token(run_id: RunId, session: SessionDep, _caller: UserDep) -> WorkerToken:
+    """A new worker token for the run (replacing any earlier one). It is returned this once
+    and stored only as a hash: it lets workers post metrics and pod status for this run."""
+    run = run_or_404(session, run_id)
+    token, digest = new_worker_token(run.id)
+    run.token_hash = digest
+    session.commit()
+    return WorkerToken(run_id=run.id, token=token)
+
+
+@router.post("/{run_id}/stop", response_model=RunOut)
+def stop_run(run_id: RunId, session: SessionDep, _caller: UserDep) -> RunOut:
+    """Stop a going run: its DAG run is marked failed and the run ends CANCELLED."""
+    run = run_or_404(session, run_id)
+    _stop(session, run)
+    session.commit()
+    return run_out(run)
+
+
+def _stop(session: Session, run: Run) -> None:
+    if RunState(run.state).terminal:
+        return
+    if run.job_id:
+        dag_id = (run.job_metadata or {}).get("dag_id", get_settings().dag_id)
+        try:
+            dagruns.stop(dag_id, run.job_id)
+        except Exception as exc:  # noqa: BLE001 - Airflow's error, reported to the caller
+            raise HTTPException(status_code=503, detail=f"could not stop DAG run: {exc}") from None
+    _transition(run, RunState.CANCELLED)
+    run.token_hash = None
+
+
+@router.delete("/{run_id}", status_code=204)
+def delete_run(run_id: RunId, session: SessionDep, _caller: UserDep) -> None:
+    """Stop the run if it is going, then delete it with its metrics and pods."""
+    run = run_or_404(session, run_id)
+    _stop(session, run)
+    pods = select(Pod.name).where(Pod.run_id == run.id)
+    session.execute(delete(Metric).where(Metric.pod_name.in_(pods)))
+    session.execute(delete(Metric).where(Metric.run_id == run.id))
+    session.execute(delete(Pod).where(Pod.run_id == run.id))
+    session.delete(run)
+    session.commit()

@@ -1,0 +1,110 @@
+"""Routing helpers: optional trailing slashes, and request bodies as JSON or form fields."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from copy import deepcopy
+from typing import Any, TypeVar
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+class SlashRouter(APIRouter):
+    """An APIRouter that serves every path with and without its trailing slash.
+
+    Existing mlbench clients call ``/api/runs/`` and ``/api/metrics`` alike; a redirect would
+    turn a form POST into a second request, so both spellings are real routes.
+    """
+
+    def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        bare = path.rstrip("/")
+        if not bare and not self.prefix:
+            super().add_api_route("/", endpoint, **kwargs)
+            return
+        super().add_api_route(bare, endpoint, **kwargs)
+        hidden = {**kwargs, "include_in_schema": False}
+        super().add_api_route(bare + "/", endpoint, **hidden)
+
+
+async def read_body(request: Request) -> Any:
+    """The request body: parsed JSON, or form fields as a dict of strings; ``{}`` if empty."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in FORM_TYPES:
+        form = await request.form()
+        return {key: value for key, value in form.items() if isinstance(value, str)}
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+        raise HTTPException(
+            status_code=415,
+            detail=f"unsupported content type {content_type!r}: send JSON or form fields",
+        )
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": f"invalid JSON: {exc}", "input": None}]
+        ) from None
+
+
+def validate_body(model: type[M], data: Any, context: dict[str, Any] | None = None) -> M:
+    """``model`` validated from ``data``; errors become FastAPI's 422 with ``body.<field>``."""
+    if not isinstance(data, dict):
+        raise RequestValidationError(
+            [{"type": "model_type", "loc": ("body",), "msg": "must be a JSON object", "input": None}]
+        )
+    try:
+        return model.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+        ) from None
+
+
+def body(
+    model: type[M], context: Callable[[], dict[str, Any]] | None = None
+) -> Callable[[Request], Awaitable[M]]:
+    """A dependency giving the request body (JSON or form) validated as ``model``."""
+
+    async def dependency(request: Request) -> M:
+        return validate_body(model, await read_body(request), context() if context else None)
+
+    return dependency
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` documenting a body read by :func:`body` (JSON or form)."""
+    schema = _inline_refs(model.model_json_schema())
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": schema},
+                "application/x-www-form-urlencoded": {"schema": schema},
+            },
+        }
+    }
+
+
+def _inline_refs(schema: dict[str, Any]) -> dict[str, Any]:
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(deepcopy(defs[ref.removeprefix("#/$defs/")]))
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return resolve(schema)
