@@ -58,15 +58,35 @@ def store_url(request: pytest.FixtureRequest, tmp_path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
+class SettingsEnv:
+    """Sets MLBENCH_* variables for one test; the settings are read again after each change."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.monkeypatch = monkeypatch
+
+    def setenv(self, name: str, value: str) -> None:
+        from mlbench_core.settings import get_settings
+
+        self.monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+
+    def delenv(self, name: str) -> None:
+        from mlbench_core.settings import get_settings
+
+        self.monkeypatch.delenv(name, raising=False)
+        get_settings.cache_clear()
+
+
 @pytest.fixture
-def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
-    """Set MLBENCH_* variables through the returned monkeypatch; settings re-read after."""
+def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[SettingsEnv]:
+    """MLBENCH_* variables for one test (see :class:`SettingsEnv`); the store is reset."""
     from mlbench_api.store import reset_store
     from mlbench_core.settings import get_settings
 
     get_settings.cache_clear()
     reset_store()
-    yield monkeypatch
+    yield SettingsEnv(monkeypatch)
+    monkeypatch.undo()
     reset_store()
     get_settings.cache_clear()
 

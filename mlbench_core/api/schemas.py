@@ -148,8 +148,9 @@ class Point(BaseModel):
 class RunCreate(_Strict):
     """Body of ``POST /api/runs/``.
 
-    Validation context (given by the server): ``max_workers`` and ``benchmarks`` (the ids of
-    the benchmark registry).
+    Validation context (given by the server): ``max_workers``, ``benchmarks`` (the ids of
+    the benchmark registry) and ``default_benchmark`` (used when neither ``benchmark`` nor
+    ``image_name`` is given).
     """
 
     name: str = Field(min_length=1, max_length=63)
@@ -196,9 +197,13 @@ class RunCreate(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _what_to_run(self) -> RunCreate:
+    def _what_to_run(self, info: ValidationInfo) -> RunCreate:
         if self.benchmark is None and self.image_name is None:
-            raise ValueError("one of benchmark or image_name (with custom_image_command) is required")
+            # The seed's clients post only name, num_workers, num_cpus and max_bandwidth:
+            # like the original mlbench, they get the default benchmark.
+            self.benchmark = (info.context or {}).get("default_benchmark")
+            if self.benchmark is None:
+                raise ValueError("one of benchmark or image_name is required")
         if self.benchmark is not None and self.image_name is not None:
             raise ValueError("benchmark and image_name are mutually exclusive")
         if self.image_name is not None and not self.custom_image_command:

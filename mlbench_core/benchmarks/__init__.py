@@ -1,5 +1,10 @@
 """The benchmark registry: one declarative spec per reference benchmark."""
 
-from mlbench_core.benchmarks.registry import REGISTRY, BenchmarkSpec, get_benchmark
+from mlbench_core.benchmarks.registry import (
+    DEFAULT_BENCHMARK,
+    REGISTRY,
+    BenchmarkSpec,
+    get_benchmark,
+)
 
-__all__ = ["REGISTRY", "BenchmarkSpec", "get_benchmark"]
+__all__ = ["DEFAULT_BENCHMARK", "REGISTRY", "BenchmarkSpec", "get_benchmark"]

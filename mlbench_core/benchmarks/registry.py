@@ -75,6 +75,10 @@ REGISTRY: dict[str, BenchmarkSpec] = {
 }
 
 
+# What the original mlbench ran when a run named no image: ResNet-20 on CIFAR-10.
+DEFAULT_BENCHMARK = "1a"
+
+
 def get_benchmark(benchmark_id: str) -> BenchmarkSpec:
     """The spec of ``benchmark_id``; ``KeyError`` names the valid ids."""
     try:

@@ -36,7 +36,7 @@ def configure() -> Path:
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN[0]}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-            "AIRFLOW__API_AUTH__JWT_SECRET": "mlbench-tests-jwt-secret-0123456789abcdef",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "mlbench-tests-jwt-secret-" + "0123456789abcdef" * 4,
             "AIRFLOW__API__SECRET_KEY": "mlbench-tests-secret-key",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",

@@ -160,7 +160,7 @@ def _check_owners(session: Session, caller: Caller, items: list[MetricIn]) -> No
             caller.require_run(run_id)
     if pod_names:
         query = select(Pod.name, Pod.run_id).where(Pod.name.in_(pod_names))
-        pods = dict(session.execute(query).tuples().all())
+        pods = {name: run_id for name, run_id in session.execute(query)}
         if missing_pods := sorted(pod_names - pods.keys()):
             raise HTTPException(status_code=404, detail=f"pod {missing_pods[0]!r} not found")
         for pod_run in set(pods.values()):

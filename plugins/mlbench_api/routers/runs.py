@@ -17,7 +17,7 @@ from mlbench_api.routing import SlashRouter, body, body_schema
 from mlbench_api.store import Metric, Pod, Run
 from mlbench_api.store.models import utcnow
 from mlbench_core.api.schemas import RunCreate, RunOut, RunState, RunUpdate, WorkerToken
-from mlbench_core.benchmarks import REGISTRY
+from mlbench_core.benchmarks import DEFAULT_BENCHMARK, REGISTRY
 from mlbench_core.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,11 @@ def run_out(run: Run) -> RunOut:
 
 
 def _create_context() -> dict[str, Any]:
-    return {"max_workers": get_settings().max_workers, "benchmarks": REGISTRY.keys()}
+    return {
+        "max_workers": get_settings().max_workers,
+        "benchmarks": REGISTRY.keys(),
+        "default_benchmark": DEFAULT_BENCHMARK,
+    }
 
 
 @router.get("/", response_model=list[RunOut])

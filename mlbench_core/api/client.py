@@ -1,0 +1,342 @@
+"""A small synchronous client of the mlbench REST API (``<root>/api/...``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from mlbench_core.api.errors import ApiUnavailable, raise_for_response
+from mlbench_core.api.schemas import MAX_BATCH, utc
+
+__all__ = ["ApiClient", "iso_date"]
+
+DateLike = datetime | str
+
+
+def iso_date(value: DateLike) -> str:
+    """``value`` (a datetime, naive = UTC, or an ISO 8601 string) as ISO 8601 in UTC."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"not an ISO 8601 date: {value!r}") from None
+    elif isinstance(value, datetime):
+        parsed = value
+    else:
+        raise TypeError(f"a date must be a datetime or an ISO 8601 string, not {value!r}")
+    return utc(parsed).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _number(value: Any) -> Any:
+    """Numbers that JSON cannot encode (numpy, torch scalars) as floats; others unchanged
+    (the server judges them)."""
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value
+
+
+class ApiClient:
+    """The mlbench REST API: one method per endpoint, JSON in, parsed JSON out.
+
+    ``url`` is the API root, e.g. ``http://127.0.0.1:8080/mlbench`` (``.../api`` and trailing
+    slashes are accepted too). ``token`` is an Airflow JWT or a run's worker token. Error
+    answers raise :mod:`mlbench_core.api.errors` types; no answer raises ``ApiUnavailable``.
+    Requests are never retried here (see :class:`~mlbench_core.api.writer.MetricsWriter`).
+    """
+
+    def __init__(self, url: str, token: str | None = None, timeout: float = 30.0) -> None:
+        root = url.strip().rstrip("/")
+        if not root.startswith(("http://", "https://")):
+            raise ValueError(f"the API url must start with http:// or https://: {url!r}")
+        self.base_url = root if root.endswith("/api") else f"{root}/api"
+        self.token = token
+        self.timeout = timeout
+        self.session = requests.Session()
+        self.session.headers["Accept"] = "application/json"
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def __repr__(self) -> str:
+        return f"ApiClient({self.base_url!r})"
+
+    def close(self) -> None:
+        """Close the connections of the client's session."""
+        self.session.close()
+
+    def __enter__(self) -> ApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> requests.Response:
+        url = self.base_url + path
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        try:
+            response = self.session.request(
+                method, url, params=query or None, json=json, timeout=self.timeout
+            )
+        except requests.Timeout as exc:
+            raise ApiUnavailable(f"{method} {url}: no answer in {self.timeout:g} s ({exc})") from exc
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+            raise ApiUnavailable(f"{method} {url}: cannot reach the API ({exc})") from exc
+        raise_for_response(response)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    @staticmethod
+    def _series_params(
+        since: DateLike | None,
+        summarize: int | None,
+        metric_filter: str | None = None,
+        last_n: int | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "since": iso_date(since) if since is not None else None,
+            "summarize": summarize,
+            "metric_filter": metric_filter,
+            "last_n": last_n,
+        }
+
+    # -- pods -------------------------------------------------------------------------------
+
+    def get_pods(self, run_id: int | None = None) -> list[dict[str, Any]]:
+        """All worker pods, or those of ``run_id``."""
+        return self._json("GET", "/pods", params={"run_id": run_id})
+
+    def put_pod(
+        self,
+        name: str,
+        *,
+        run_id: int | None = None,
+        rank: int | None = None,
+        phase: str | None = None,
+        ip: str | None = None,
+        node: str | None = None,
+        labels: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Create or update pod ``name``; only the given fields are sent."""
+        fields = {"run_id": run_id, "rank": rank, "phase": phase, "ip": ip, "node": node}
+        data: dict[str, Any] = {k: v for k, v in fields.items() if v is not None}
+        if labels is not None:
+            data["labels"] = dict(labels)
+        return self._json("PUT", f"/pods/{quote(name, safe='')}", json=data)
+
+    # -- metrics ----------------------------------------------------------------------------
+
+    def get_all_metrics(
+        self,
+        since: DateLike | None = None,
+        summarize: int | None = None,
+        metric_filter: str | None = None,
+        last_n: int | None = None,
+    ) -> dict[str, dict[str, list[dict[str, Any]]]]:
+        """Every pod's series: pod name -> series name -> ``[{date, value}]``."""
+        params = self._series_params(since, summarize, metric_filter, last_n)
+        return self._json("GET", "/metrics", params=params)
+
+    def get_pod_metrics(
+        self,
+        pod_name: str,
+        since: DateLike | None = None,
+        summarize: int | None = None,
+        metric_filter: str | None = None,
+        last_n: int | None = None,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The series of one pod: series name -> ``[{date, value}]`` in date order."""
+        params = self._series_params(since, summarize, metric_filter, last_n)
+        return self._json("GET", f"/metrics/{quote(pod_name, safe='')}", params=params)
+
+    def get_run_metrics(
+        self,
+        run_id: int,
+        since: DateLike | None = None,
+        summarize: int | None = None,
+        metric_filter: str | None = None,
+        last_n: int | None = None,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The series of one run: series name -> ``[{date, value}]`` in date order."""
+        params = {"metric_type": "run", **self._series_params(since, summarize, metric_filter, last_n)}
+        return self._json("GET", f"/metrics/{run_id}", params=params)
+
+    def download_run_metrics(
+        self, run_id: int, since: DateLike | None = None, summarize: int | None = None
+    ) -> bytes:
+        """A zip of the run's series (one JSON file each) and its ``result.json``."""
+        params = {"metric_type": "run", "format": "zip", **self._series_params(since, summarize)}
+        return self._request("GET", f"/metrics/{run_id}", params=params).content
+
+    def download_pod_metrics(
+        self, pod_name: str, since: DateLike | None = None, summarize: int | None = None
+    ) -> bytes:
+        """A zip of the pod's series (one JSON file each) and its run's ``result.json``."""
+        params = {"format": "zip", **self._series_params(since, summarize)}
+        return self._request("GET", f"/metrics/{quote(pod_name, safe='')}", params=params).content
+
+    @staticmethod
+    def metric(
+        name: str,
+        value: float,
+        *,
+        run_id: int | None = None,
+        pod_name: str | None = None,
+        date: DateLike | None = None,
+        cumulative: bool = False,
+        metadata: Mapping[str, Any] | str | None = None,
+    ) -> dict[str, Any]:
+        """The wire form of one metric; ``ValueError`` unless exactly one owner is given."""
+        if (run_id is None) == (pod_name is None):
+            raise ValueError("exactly one of run_id and pod_name is required")
+        data: dict[str, Any] = {"name": name, "value": _number(value), "cumulative": cumulative}
+        if run_id is not None:
+            data["run_id"] = run_id
+        else:
+            data["pod_name"] = pod_name
+        if date is not None:
+            data["date"] = iso_date(date)
+        if metadata is not None:
+            data["metadata"] = metadata if isinstance(metadata, str) else dict(metadata)
+        return data
+
+    def post_metric(
+        self,
+        name: str,
+        value: float,
+        *,
+        run_id: int | None = None,
+        pod_name: str | None = None,
+        date: DateLike | None = None,
+        cumulative: bool = False,
+        metadata: Mapping[str, Any] | str | None = None,
+    ) -> dict[str, Any]:
+        """Store one metric of a run or of a pod (exactly one of ``run_id``/``pod_name``)."""
+        data = self.metric(
+            name,
+            value,
+            run_id=run_id,
+            pod_name=pod_name,
+            date=date,
+            cumulative=cumulative,
+            metadata=metadata,
+        )
+        return self._json("POST", "/metrics", json=data)
+
+    def post_metrics(self, metrics: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+        """Store many metrics via ``POST /api/metrics/batch``; returns ``{"created": n}``.
+
+        Each request carries at most 10,000 metrics and is all-or-nothing. Longer lists are
+        split, so they are *not* atomic as a whole: when a later request fails, the metrics
+        of the earlier ones stay stored and the error is raised.
+        """
+        items = [self._wire_metric(m) for m in metrics]
+        created = 0
+        for start in range(0, len(items), MAX_BATCH):
+            chunk = items[start : start + MAX_BATCH]
+            answer = self._json("POST", "/metrics/batch", json={"metrics": chunk})
+            created += int(answer["created"])
+        return {"created": created}
+
+    @staticmethod
+    def _wire_metric(metric: Mapping[str, Any]) -> dict[str, Any]:
+        data = dict(metric)
+        if isinstance(data.get("date"), datetime):
+            data["date"] = iso_date(data["date"])
+        if "value" in data:
+            data["value"] = _number(data["value"])
+        return data
+
+    # -- runs -------------------------------------------------------------------------------
+
+    def get_runs(self) -> list[dict[str, Any]]:
+        """All runs, newest first."""
+        return self._json("GET", "/runs")
+
+    def get_run(self, run_id: int) -> dict[str, Any]:
+        """One run."""
+        return self._json("GET", f"/runs/{run_id}")
+
+    def create_run(
+        self,
+        name: str,
+        num_workers: int,
+        *,
+        benchmark: str | None = None,
+        num_cpus: float = 1.0,
+        max_bandwidth: float | None = None,
+        image_name: str | None = None,
+        custom_image_command: str | None = None,
+        backend: str = "gloo",
+        gpu_enabled: bool = False,
+        light_target: bool = False,
+    ) -> dict[str, Any]:
+        """Create a run (INITIALIZED) and trigger its DAG run; 409 if the name is taken."""
+        data = {
+            "name": name,
+            "num_workers": num_workers,
+            "num_cpus": num_cpus,
+            "max_bandwidth": max_bandwidth,
+            "benchmark": benchmark,
+            "image_name": image_name,
+            "custom_image_command": custom_image_command,
+            "backend": str(backend),
+            "gpu_enabled": gpu_enabled,
+            "light_target": light_target,
+        }
+        return self._json("POST", "/runs", json={k: v for k, v in data.items() if v is not None})
+
+    def update_run(
+        self,
+        run_id: int,
+        *,
+        state: str | None = None,
+        result: Mapping[str, Any] | str | None = None,
+        job_metadata: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Move the run's state forward, set its result, merge into its job metadata."""
+        data: dict[str, Any] = {}
+        if state is not None:
+            data["state"] = str(state)
+        if result is not None:
+            data["result"] = result if isinstance(result, str) else dict(result)
+        if job_metadata is not None:
+            data["job_metadata"] = dict(job_metadata)
+        return self._json("PATCH", f"/runs/{run_id}", json=data)
+
+    def issue_worker_token(self, run_id: int) -> str:
+        """A new worker token of the run (replacing any earlier one)."""
+        return self._json("POST", f"/runs/{run_id}/token")["token"]
+
+    def stop_run(self, run_id: int) -> dict[str, Any]:
+        """Stop a going run (it ends CANCELLED); a finished run is returned unchanged."""
+        return self._json("POST", f"/runs/{run_id}/stop")
+
+    def delete_run(self, run_id: int) -> None:
+        """Stop the run if it is going and delete it with its metrics and pods."""
+        self._request("DELETE", f"/runs/{run_id}")
+
+    # -- benchmarks -------------------------------------------------------------------------
+
+    def get_benchmarks(self) -> list[dict[str, Any]]:
+        """The benchmark registry."""
+        return self._json("GET", "/benchmarks")

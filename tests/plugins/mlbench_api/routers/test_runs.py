@@ -1,0 +1,210 @@
+"""/api/runs through Airflow's real app: create, read, update, stop, delete, validation."""
+
+from __future__ import annotations
+
+import pytest
+
+VALID = {"name": "resnet-2w", "num_workers": 2, "num_cpus": 1.5, "max_bandwidth": 100, "benchmark": "1a"}
+
+
+def dag_run(airflow_api, dag_run_id: str) -> dict:
+    response = airflow_api.get(f"/api/v2/dags/mlbench_run/dagRuns/{dag_run_id}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_create_run_stores_it_and_triggers_its_dag_run(api, airflow_api):
+    response = api.post("/api/runs/", json=VALID)
+    assert response.status_code == 201, response.text
+    run = response.json()
+    assert run["state"] == "INITIALIZED"
+    assert run["name"] == "resnet-2w" and run["num_workers"] == 2 and run["num_cpus"] == 1.5
+    assert run["max_bandwidth"] == 100 and run["benchmark"] == "1a" and run["backend"] == "gloo"
+    assert run["created_at"].endswith("Z")
+    airflow_run = dag_run(airflow_api, run["job_id"])
+    assert airflow_run["conf"] == {"run_id": run["id"]}
+    assert airflow_run["state"] == "queued"
+    assert run["job_metadata"]["dag_id"] == "mlbench_run"
+    assert api.get(f"/api/runs/{run['id']}").json() == run
+    assert api.get("/api/runs").json() == [run]
+
+
+def test_create_run_from_form_fields_with_every_boolean_spelling(api):
+    for i, (text, value) in enumerate(
+        [("true", True), ("True", True), ("false", False), ("False", False)]
+    ):
+        response = api.post(
+            "/api/runs",
+            data={
+                "name": f"form-{i}",
+                "num_workers": "2",
+                "num_cpus": "1",
+                "max_bandwidth": "1000",
+                "benchmark": "1a",
+                "light_target": text,
+            },
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["light_target"] is value
+
+
+def test_seed_style_run_without_benchmark_gets_the_default(api):
+    response = api.post(
+        "/api/runs/", json={"name": "seed", "num_workers": 1, "num_cpus": 1, "max_bandwidth": 10}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["benchmark"] == "1a"
+
+
+def test_custom_image_run(api):
+    body = {"name": "custom", "num_workers": 1, "image_name": "me/img:1", "custom_image_command": "python x.py"}
+    run = api.post("/api/runs/", json=body).json()
+    assert (run["image_name"], run["custom_image_command"], run["benchmark"]) == (
+        "me/img:1", "python x.py", None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"name": "Bad_Name"}, "name"),
+        ({"name": "-leading"}, "name"),
+        ({"name": "a" * 64}, "name"),
+        ({"name": ""}, "name"),
+        ({"num_workers": 0}, "num_workers"),
+        ({"num_workers": 17}, "num_workers"),
+        ({"num_workers": "two"}, "num_workers"),
+        ({"num_cpus": 0}, "num_cpus"),
+        ({"num_cpus": -1}, "num_cpus"),
+        ({"max_bandwidth": 0}, "max_bandwidth"),
+        ({"benchmark": "9z"}, "benchmark"),
+        ({"backend": "mpi"}, "backend"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_bad_run_is_rejected_naming_the_field_and_stores_nothing(api, airflow_api, change, field):
+    before = airflow_api.get("/api/v2/dags/mlbench_run/dagRuns").json()["total_entries"]
+    response = api.post("/api/runs/", json={**VALID, **change})
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert any(error["loc"][-1] == field for error in body["detail"]), body
+    assert field in body["message"]
+    assert api.get("/api/runs/").json() == []
+    assert airflow_api.get("/api/v2/dags/mlbench_run/dagRuns").json()["total_entries"] == before
+
+
+def test_unknown_benchmark_error_lists_the_valid_ones(api):
+    message = api.post("/api/runs/", json={**VALID, "benchmark": "9z"}).json()["message"]
+    assert "benchmark" in message and "1a" in message and "3a" in message
+
+
+@pytest.mark.parametrize(
+    ("change", "text"),
+    [
+        ({"image_name": "x/y", "custom_image_command": "run"}, "mutually exclusive"),
+        ({"benchmark": None, "image_name": "x/y"}, "custom_image_command"),
+        ({"backend": "nccl"}, "gpu_enabled"),
+    ],
+)
+def test_inconsistent_run_is_rejected(api, change, text):
+    response = api.post("/api/runs/", json={**VALID, **change})
+    assert response.status_code == 422
+    assert text in response.json()["message"]
+
+
+def test_max_workers_comes_from_the_settings(api, settings_env):
+    settings_env.setenv("MLBENCH_MAX_WORKERS", "64")
+    assert api.post("/api/runs/", json={**VALID, "num_workers": 40}).status_code == 201
+
+
+def test_bad_json_and_wrong_content_type_are_4xx(api):
+    response = api.post(
+        "/api/runs/", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    response = api.post("/api/runs/", content=b"name=x", headers={"Content-Type": "text/plain"})
+    assert response.status_code == 415
+    response = api.post("/api/runs/", json=[1, 2])
+    assert response.status_code == 422
+    assert api.get("/api/runs/").json() == []
+
+
+def test_duplicate_name_is_a_conflict_and_keeps_the_first(api, make_run):
+    first = make_run("same")
+    response = api.post("/api/runs/", json={**VALID, "name": "same", "num_workers": 1})
+    assert response.status_code == 409
+    assert response.json()["detail"][0]["loc"] == ["body", "name"]
+    assert api.get("/api/runs/").json() == [first]
+
+
+def test_trigger_failure_stores_no_run(api, settings_env):
+    settings_env.setenv("MLBENCH_DAG_ID", "no_such_dag")
+    response = api.post("/api/runs/", json=VALID)
+    assert response.status_code == 503
+    assert "no_such_dag" in response.json()["detail"]
+    assert api.get("/api/runs/").json() == []
+
+
+@pytest.mark.parametrize("path", ["/api/runs/999", "/api/runs/999/"])
+def test_unknown_run_is_404(api, path):
+    assert api.get(path).status_code == 404
+    assert api.delete(path).status_code == 404
+    assert api.patch(path, json={"state": "STARTED"}).status_code == 404
+
+
+@pytest.mark.parametrize("run_id", ["abc", "0", "-1", str(2**40)])
+def test_bad_run_id_is_422(api, run_id):
+    response = api.get(f"/api/runs/{run_id}")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["path", "run_id"]
+
+
+def test_state_moves_forward_only_and_stamps_times(api, make_run):
+    run = make_run()
+    started = api.patch(f"/api/runs/{run['id']}/", json={"state": "STARTED"}).json()
+    assert started["state"] == "STARTED" and started["started_at"] is not None
+    finished = api.patch(
+        f"/api/runs/{run['id']}",
+        json={"state": "FINISHED", "result": {"time_to_target_s": 12.5}, "job_metadata": {"a": 1}},
+    ).json()
+    assert finished["state"] == "FINISHED" and finished["finished_at"] >= finished["started_at"]
+    assert finished["result"] == {"time_to_target_s": 12.5}
+    assert finished["job_metadata"]["a"] == 1 and finished["job_metadata"]["dag_id"] == "mlbench_run"
+    response = api.patch(f"/api/runs/{run['id']}", json={"state": "STARTED"})
+    assert response.status_code == 409
+    assert api.get(f"/api/runs/{run['id']}").json()["state"] == "FINISHED"
+    bad = api.patch(f"/api/runs/{run['id']}", json={"state": "DONE"})
+    assert bad.status_code == 422 and "state" in bad.json()["message"]
+
+
+def test_stop_marks_the_dag_run_failed_and_the_run_cancelled(api, airflow_api, make_run):
+    run = make_run()
+    stopped = api.post(f"/api/runs/{run['id']}/stop")
+    assert stopped.status_code == 200, stopped.text
+    assert stopped.json()["state"] == "CANCELLED"
+    assert dag_run(airflow_api, run["job_id"])["state"] == "failed"
+    # Stopping again is harmless.
+    assert api.post(f"/api/runs/{run['id']}/stop").json()["state"] == "CANCELLED"
+
+
+def test_delete_stops_the_run_and_removes_its_data_only(api, airflow_api, make_run):
+    doomed, kept = make_run("doomed"), make_run("kept")
+    for run in (doomed, kept):
+        rid = run["id"]
+        assert api.put(f"/api/pods/w-{rid}", json={"run_id": rid, "rank": 0}).status_code == 200
+        api.post("/api/metrics/", json={"run_id": rid, "name": "loss", "value": 1})
+        api.post("/api/metrics/", json={"pod_name": f"w-{rid}", "name": "cpu", "value": 1})
+    assert api.delete(f"/api/runs/{doomed['id']}/").status_code == 204
+    assert dag_run(airflow_api, doomed["job_id"])["state"] == "failed"
+    assert dag_run(airflow_api, kept["job_id"])["state"] == "queued"
+    assert [r["name"] for r in api.get("/api/runs/").json()] == ["kept"]
+    assert [p["name"] for p in api.get("/api/pods/").json()] == [f"w-{kept['id']}"]
+    assert api.get(f"/api/metrics/{doomed['id']}?metric_type=run").status_code == 404
+    assert api.get(f"/api/metrics/w-{doomed['id']}").status_code == 404
+    assert api.get(f"/api/metrics/{kept['id']}?metric_type=run").json()["loss"][0]["value"] == 1
+    assert api.get(f"/api/metrics/w-{kept['id']}").json()["cpu"][0]["value"] == 1
+
+
+def test_benchmarks_lists_the_registry(api):
+    ids = [b["id"] for b in api.get("/api/benchmarks/").json()]
+    assert ids == ["0a", "1a", "2a", "3a"]

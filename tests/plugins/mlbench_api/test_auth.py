@@ -1,0 +1,112 @@
+"""Authentication: Airflow JWTs, per-run worker tokens, and MLBENCH_AUTH=none."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from fastapi.testclient import TestClient
+
+ROUTES = [
+    ("GET", "/api/pods"),
+    ("PUT", "/api/pods/{name}"),
+    ("GET", "/api/metrics"),
+    ("GET", "/api/metrics/{pod_name_or_run_id}"),
+    ("POST", "/api/metrics"),
+    ("POST", "/api/metrics/batch"),
+    ("GET", "/api/runs"),
+    ("GET", "/api/runs/{run_id}"),
+    ("POST", "/api/runs"),
+    ("PATCH", "/api/runs/{run_id}"),
+    ("DELETE", "/api/runs/{run_id}"),
+    ("POST", "/api/runs/{run_id}/token"),
+    ("POST", "/api/runs/{run_id}/stop"),
+    ("GET", "/api/benchmarks"),
+]
+
+
+def concrete(path: str) -> str:
+    return path.format(run_id=1, name="p", pod_name_or_run_id="p")
+
+
+def test_every_api_route_is_listed_here(airflow_app):
+    from mlbench_api.app import create_app
+
+    served = {
+        (method, route.path)
+        for route in create_app().routes
+        if getattr(route, "include_in_schema", False) and route.path.startswith("/api")
+        for method in route.methods
+    }
+    assert served == set(ROUTES)
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+def test_every_route_needs_a_token(anonymous, method, path):
+    for spelling in (concrete(path), concrete(path) + "/"):
+        response = anonymous.request(method, spelling, json={})
+        assert response.status_code == 401, (spelling, response.text)
+
+
+@pytest.mark.parametrize("token", ["garbage", "mlbw_1_forged"])
+def test_bad_tokens_are_refused(anonymous, token):
+    response = anonymous.get("/api/runs/", headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code in (401, 403)
+
+
+def test_the_airflow_ui_cookie_is_accepted(airflow_app, admin_token, store):
+    with TestClient(airflow_app, base_url="http://testserver/mlbench") as client:
+        client.cookies.set("_token", admin_token)
+        assert client.get("/api/runs/").status_code == 200
+
+
+def test_auth_none_opens_every_route(anonymous, settings_env, make_run):
+    settings_env.setenv("MLBENCH_AUTH", "none")
+    assert anonymous.get("/api/runs/").status_code == 200
+    response = anonymous.post("/api/runs/", json={"name": "open", "num_workers": 1})
+    assert response.status_code == 201
+
+
+def test_auth_none_logs_a_warning(settings_env, caplog):
+    from mlbench_api.app import create_app
+
+    settings_env.setenv("MLBENCH_AUTH", "none")
+    with caplog.at_level(logging.WARNING):
+        create_app()
+    assert "authentication is OFF" in caplog.text
+
+
+def test_worker_token_writes_only_for_its_run(api, make_run, worker_client):
+    mine, other = make_run("mine"), make_run("other")
+    api.put("/api/pods/other-0", json={"run_id": other["id"]})
+    worker = worker_client(mine["id"])
+    # Allowed: its run's metrics, its pods, batches of both.
+    assert worker.put("/api/pods/mine-0", json={"run_id": mine["id"], "rank": 0}).status_code == 200
+    assert worker.put("/api/pods/mine-0", json={"phase": "Running"}).status_code == 200
+    ok = [{"run_id": mine["id"], "name": "loss", "value": 1}, {"pod_name": "mine-0", "name": "cpu", "value": 2}]
+    assert worker.post("/api/metrics", json=ok[0]).status_code == 201
+    assert worker.post("/api/metrics/batch", json=ok).status_code == 201
+    # Refused: another run's metrics or pods, and every non-writing route.
+    assert worker.post("/api/metrics", json={"run_id": other["id"], "name": "x", "value": 1}).status_code == 403
+    assert worker.post("/api/metrics", json={"pod_name": "other-0", "name": "x", "value": 1}).status_code == 403
+    assert worker.post("/api/metrics/batch", json=[ok[0], {"run_id": other["id"], "name": "x", "value": 1}]).status_code == 403
+    assert worker.put("/api/pods/other-0", json={"phase": "Failed"}).status_code == 403
+    assert worker.put("/api/pods/stray", json={}).status_code == 403
+    assert worker.put("/api/pods/other-0", json={"run_id": mine["id"]}).status_code == 403
+    for method, path in [("GET", "/api/runs/"), ("GET", "/api/metrics/"), ("POST", f"/api/runs/{mine['id']}/token"),
+                         ("DELETE", f"/api/runs/{mine['id']}"), ("PATCH", f"/api/runs/{mine['id']}")]:
+        assert worker.request(method, path, json={}).status_code == 403, (method, path)
+    assert api.get("/api/pods/?run_id=%d" % other["id"]).json()[0]["phase"] == "Pending"
+    assert len(api.get(f"/api/metrics/{other['id']}?metric_type=run").json()) == 0
+
+
+def test_worker_token_is_never_listed_and_is_revoked(api, make_run, worker_client):
+    run = make_run()
+    old = worker_client(run["id"])
+    assert "token" not in str(api.get("/api/runs/").json()).lower().replace("token_", "")
+    new = worker_client(run["id"])
+    metric = {"run_id": run["id"], "name": "loss", "value": 1}
+    assert old.post("/api/metrics", json=metric).status_code == 401
+    assert new.post("/api/metrics", json=metric).status_code == 201
+    api.post(f"/api/runs/{run['id']}/stop")
+    assert new.post("/api/metrics", json=metric).status_code == 401
