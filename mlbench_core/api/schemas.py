@@ -80,6 +80,13 @@ def _metadata_text(value: Any) -> Any:
     return json.dumps(value, sort_keys=True)
 
 
+def _number(value: Any) -> Any:
+    """JSON booleans are not metric values (pydantic would read true as 1.0)."""
+    if isinstance(value, bool):
+        raise ValueError("value must be a number, not a boolean")
+    return value
+
+
 UtcDatetime = Annotated[datetime, BeforeValidator(_empty_to_none)]
 
 
@@ -98,7 +105,7 @@ class MetricIn(_Strict):
     )
     name: str = Field(min_length=1, max_length=255)
     date: UtcDatetime | None = None
-    value: float
+    value: Annotated[float, BeforeValidator(_number)]
     cumulative: bool = False
     metadata: Annotated[str | None, BeforeValidator(_metadata_text)] = None
 

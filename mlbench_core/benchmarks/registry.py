@@ -84,4 +84,6 @@ def get_benchmark(benchmark_id: str) -> BenchmarkSpec:
     try:
         return REGISTRY[benchmark_id]
     except KeyError:
-        raise KeyError(f"unknown benchmark {benchmark_id!r}; valid: {', '.join(REGISTRY)}") from None
+        raise KeyError(
+            f"unknown benchmark {benchmark_id!r}; valid: {', '.join(REGISTRY)}"
+        ) from None

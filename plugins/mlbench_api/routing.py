@@ -51,7 +51,14 @@ async def read_body(request: Request) -> Any:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RequestValidationError(
-            [{"type": "json_invalid", "loc": ("body",), "msg": f"invalid JSON: {exc}", "input": None}]
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ("body",),
+                    "msg": f"invalid JSON: {exc}",
+                    "input": None,
+                }
+            ]
         ) from None
 
 
@@ -59,7 +66,14 @@ def validate_body(model: type[M], data: Any, context: dict[str, Any] | None = No
     """``model`` validated from ``data``; errors become FastAPI's 422 with ``body.<field>``."""
     if not isinstance(data, dict):
         raise RequestValidationError(
-            [{"type": "model_type", "loc": ("body",), "msg": "must be a JSON object", "input": None}]
+            [
+                {
+                    "type": "model_type",
+                    "loc": ("body",),
+                    "msg": "must be a JSON object",
+                    "input": None,
+                }
+            ]
         )
     try:
         return model.model_validate(data, context=context)

@@ -167,9 +167,7 @@ def _check_owners(session: Session, caller: Caller, items: list[MetricIn]) -> No
             caller.require_run(pod_run)
 
 
-@router.post(
-    "/", status_code=201, response_model=MetricOut, openapi_extra=body_schema(MetricIn)
-)
+@router.post("/", status_code=201, response_model=MetricOut, openapi_extra=body_schema(MetricIn))
 def post_metric(
     session: SessionDep,
     caller: CallerDep,

@@ -64,9 +64,7 @@ def get_run(run_id: RunId, session: SessionDep, _caller: UserDep) -> RunOut:
     return run_out(run_or_404(session, run_id))
 
 
-@router.post(
-    "/", status_code=201, response_model=RunOut, openapi_extra=body_schema(RunCreate)
-)
+@router.post("/", status_code=201, response_model=RunOut, openapi_extra=body_schema(RunCreate))
 def create_run(
     session: SessionDep,
     caller: UserDep,
@@ -107,7 +105,9 @@ def create_run(
 def _name_taken(name: str) -> HTTPException:
     return HTTPException(
         status_code=409,
-        detail=[{"loc": ["body", "name"], "msg": f"a run named {name!r} exists", "type": "conflict"}],
+        detail=[
+            {"loc": ["body", "name"], "msg": f"a run named {name!r} exists", "type": "conflict"}
+        ],
     )
 
 

@@ -29,9 +29,7 @@ def anonymous(airflow_app, store) -> Iterator[TestClient]:  # noqa: ANN001
 @pytest.fixture
 def airflow_api(airflow_app, admin_token) -> Iterator[TestClient]:  # noqa: ANN001
     """A client of Airflow's own REST API (/api/v2) as the admin."""
-    with TestClient(
-        airflow_app, headers={"Authorization": f"Bearer {admin_token}"}
-    ) as client:
+    with TestClient(airflow_app, headers={"Authorization": f"Bearer {admin_token}"}) as client:
         yield client
 
 

@@ -83,20 +83,43 @@ def test_worker_token_writes_only_for_its_run(api, make_run, worker_client):
     # Allowed: its run's metrics, its pods, batches of both.
     assert worker.put("/api/pods/mine-0", json={"run_id": mine["id"], "rank": 0}).status_code == 200
     assert worker.put("/api/pods/mine-0", json={"phase": "Running"}).status_code == 200
-    ok = [{"run_id": mine["id"], "name": "loss", "value": 1}, {"pod_name": "mine-0", "name": "cpu", "value": 2}]
+    ok = [
+        {"run_id": mine["id"], "name": "loss", "value": 1},
+        {"pod_name": "mine-0", "name": "cpu", "value": 2},
+    ]
     assert worker.post("/api/metrics", json=ok[0]).status_code == 201
     assert worker.post("/api/metrics/batch", json=ok).status_code == 201
     # Refused: another run's metrics or pods, and every non-writing route.
-    assert worker.post("/api/metrics", json={"run_id": other["id"], "name": "x", "value": 1}).status_code == 403
-    assert worker.post("/api/metrics", json={"pod_name": "other-0", "name": "x", "value": 1}).status_code == 403
-    assert worker.post("/api/metrics/batch", json=[ok[0], {"run_id": other["id"], "name": "x", "value": 1}]).status_code == 403
+    assert (
+        worker.post(
+            "/api/metrics", json={"run_id": other["id"], "name": "x", "value": 1}
+        ).status_code
+        == 403
+    )
+    assert (
+        worker.post(
+            "/api/metrics", json={"pod_name": "other-0", "name": "x", "value": 1}
+        ).status_code
+        == 403
+    )
+    assert (
+        worker.post(
+            "/api/metrics/batch", json=[ok[0], {"run_id": other["id"], "name": "x", "value": 1}]
+        ).status_code
+        == 403
+    )
     assert worker.put("/api/pods/other-0", json={"phase": "Failed"}).status_code == 403
     assert worker.put("/api/pods/stray", json={}).status_code == 403
     assert worker.put("/api/pods/other-0", json={"run_id": mine["id"]}).status_code == 403
-    for method, path in [("GET", "/api/runs/"), ("GET", "/api/metrics/"), ("POST", f"/api/runs/{mine['id']}/token"),
-                         ("DELETE", f"/api/runs/{mine['id']}"), ("PATCH", f"/api/runs/{mine['id']}")]:
+    for method, path in [
+        ("GET", "/api/runs/"),
+        ("GET", "/api/metrics/"),
+        ("POST", f"/api/runs/{mine['id']}/token"),
+        ("DELETE", f"/api/runs/{mine['id']}"),
+        ("PATCH", f"/api/runs/{mine['id']}"),
+    ]:
         assert worker.request(method, path, json={}).status_code == 403, (method, path)
-    assert api.get("/api/pods/?run_id=%d" % other["id"]).json()[0]["phase"] == "Pending"
+    assert api.get(f"/api/pods/?run_id={other['id']}").json()[0]["phase"] == "Pending"
     assert len(api.get(f"/api/metrics/{other['id']}?metric_type=run").json()) == 0
 
 

@@ -1,7 +1,6 @@
 """Alembic environment: migrations run on the connection the Store hands over."""
 
 from alembic import context
-
 from mlbench_api.store.database import VERSION_TABLE
 from mlbench_api.store.models import Base
 

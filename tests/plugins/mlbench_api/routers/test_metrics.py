@@ -57,7 +57,12 @@ def test_post_metric_as_form_fields(api, run):
     for cumulative in ("True", "false"):
         response = api.post(
             "/api/metrics/",
-            data={"run_id": str(run["id"]), "name": "loss", "value": "1.5", "cumulative": cumulative},
+            data={
+                "run_id": str(run["id"]),
+                "name": "loss",
+                "value": "1.5",
+                "cumulative": cumulative,
+            },
         )
         assert response.status_code == 201, response.text
         assert response.json()["cumulative"] is (cumulative == "True")
@@ -112,8 +117,13 @@ def test_batch_of_ten_thousand_in_one_request(api, run, pod):
         {"run_id": run["id"], "name": "loss", "date": iso(T0 + timedelta(seconds=i)), "value": i}
         for i in range(9_000)
     ] + [
-        {"pod_name": pod, "name": "cpu", "date": iso(T0 + timedelta(seconds=i)), "value": i,
-         "cumulative": True}
+        {
+            "pod_name": pod,
+            "name": "cpu",
+            "date": iso(T0 + timedelta(seconds=i)),
+            "value": i,
+            "cumulative": True,
+        }
         for i in range(1_000)
     ]
     response = api.post("/api/metrics/batch", json={"metrics": metrics})
@@ -153,12 +163,12 @@ def test_batch_is_all_or_nothing(api, run, bad, status):
 def test_tricky_text_round_trips_through_batches(api, run):
     text = 'comma, "quote", new\nline, tab\t, back\\slash, unicode \u00e9\u4e2d, \\N'
     metrics = [
-        {"run_id": run["id"], "name": f"odd, name \"{i}\"", "value": i, "metadata": text}
+        {"run_id": run["id"], "name": f'odd, name "{i}"', "value": i, "metadata": text}
         for i in range(100)
     ]
     assert api.post("/api/metrics/batch", json=metrics).status_code == 201
     names = set(series(api, run["id"], metric_type="run"))
-    assert names == {f"odd, name \"{i}\"" for i in range(100)}
+    assert names == {f'odd, name "{i}"' for i in range(100)}
 
 
 @pytest.fixture
@@ -229,8 +239,9 @@ def test_run_metrics_need_a_run_id(api, run):
 def test_all_pod_metrics(api, run, pod):
     api.put("/api/pods/w-1", json={"run_id": run["id"], "rank": 1})
     for name, value in (("w-0", 1.0), ("w-1", 2.0)):
-        api.post("/api/metrics", json={"pod_name": name, "name": "cpu", "value": value,
-                                       "date": iso(T0)})
+        api.post(
+            "/api/metrics", json={"pod_name": name, "name": "cpu", "value": value, "date": iso(T0)}
+        )
     api.post("/api/metrics", json={"run_id": run["id"], "name": "loss", "value": 3})
     got = api.get("/api/metrics").json()
     assert got == {

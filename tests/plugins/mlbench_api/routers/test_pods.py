@@ -22,8 +22,18 @@ def test_put_creates_then_updates_only_given_fields(api, make_run):
     updated = api.put(
         "/api/pods/run-a-worker-0/", data={"phase": "Running", "ip": "10.0.0.5", "node": "n1"}
     ).json()
-    assert (updated["run_id"], updated["rank"], updated["phase"], updated["ip"], updated["node"]) == (
-        run["id"], 0, "Running", "10.0.0.5", "n1",
+    assert (
+        updated["run_id"],
+        updated["rank"],
+        updated["phase"],
+        updated["ip"],
+        updated["node"],
+    ) == (
+        run["id"],
+        0,
+        "Running",
+        "10.0.0.5",
+        "n1",
     )
     assert updated["labels"] == pod["labels"] and updated["updated_at"] >= pod["updated_at"]
     assert api.get("/api/pods/").json() == [updated]

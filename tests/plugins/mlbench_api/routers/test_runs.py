@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-VALID = {"name": "resnet-2w", "num_workers": 2, "num_cpus": 1.5, "max_bandwidth": 100, "benchmark": "1a"}
+VALID = {
+    "name": "resnet-2w",
+    "num_workers": 2,
+    "num_cpus": 1.5,
+    "max_bandwidth": 100,
+    "benchmark": "1a",
+}
 
 
 def dag_run(airflow_api, dag_run_id: str) -> dict:
@@ -57,10 +63,17 @@ def test_seed_style_run_without_benchmark_gets_the_default(api):
 
 
 def test_custom_image_run(api):
-    body = {"name": "custom", "num_workers": 1, "image_name": "me/img:1", "custom_image_command": "python x.py"}
+    body = {
+        "name": "custom",
+        "num_workers": 1,
+        "image_name": "me/img:1",
+        "custom_image_command": "python x.py",
+    }
     run = api.post("/api/runs/", json=body).json()
     assert (run["image_name"], run["custom_image_command"], run["benchmark"]) == (
-        "me/img:1", "python x.py", None,
+        "me/img:1",
+        "python x.py",
+        None,
     )
 
 
@@ -169,7 +182,9 @@ def test_state_moves_forward_only_and_stamps_times(api, make_run):
     ).json()
     assert finished["state"] == "FINISHED" and finished["finished_at"] >= finished["started_at"]
     assert finished["result"] == {"time_to_target_s": 12.5}
-    assert finished["job_metadata"]["a"] == 1 and finished["job_metadata"]["dag_id"] == "mlbench_run"
+    assert (
+        finished["job_metadata"]["a"] == 1 and finished["job_metadata"]["dag_id"] == "mlbench_run"
+    )
     response = api.patch(f"/api/runs/{run['id']}", json={"state": "STARTED"})
     assert response.status_code == 409
     assert api.get(f"/api/runs/{run['id']}").json()["state"] == "FINISHED"

@@ -55,9 +55,7 @@ def upgrade() -> None:
         sa.Column("value", sa.Float(53), nullable=False),
         sa.Column("cumulative", sa.Boolean(), nullable=False),
         sa.Column("metadata", sa.Text()),
-        sa.CheckConstraint(
-            "(run_id IS NULL) <> (pod_name IS NULL)", name="ck_metrics_run_xor_pod"
-        ),
+        sa.CheckConstraint("(run_id IS NULL) <> (pod_name IS NULL)", name="ck_metrics_run_xor_pod"),
     )
     op.create_index("ix_metrics_run_series", "metrics", ["run_id", "name", "date", "value"])
     op.create_index("ix_metrics_pod_series", "metrics", ["pod_name", "name", "date", "value"])

@@ -1,0 +1,230 @@
+"""Ingest and read benchmark of the mlbench API (not a test).
+
+Starts a real ``airflow api-server`` (one worker, our plugin loaded) for each store, SQLite
+and PostgreSQL, and measures over real HTTP on loopback:
+
+- single-metric ``POST /api/metrics`` with a worker token: requests/s, p50 and p99 latency;
+- ``POST /api/metrics/batch`` of 10,000 metrics: metrics/s;
+- reading one 1,000,000-point series with ``summarize=1000``: latency (median of 7).
+
+Usage: ``.venv/bin/python -m bench.ingest [--single 2000] [--points 1000000]``; writes
+``docs/benchmarks/ingest.md`` unless ``--no-write``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import requests
+from sqlalchemy import create_engine, text
+
+from tests.support.environment import ADMIN, VENV_BIN, configure, migrate_airflow_db
+from tests.support.processes import Service
+from tests.support.server import free_port
+
+REPO = Path(__file__).resolve().parents[1]
+PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
+BATCH = 10_000
+
+
+def start_api_server(store_url: str, workdir: Path) -> tuple[Service, str]:
+    port = free_port()
+    env = {**os.environ, "AIRFLOW__API__WORKERS": "1", "MLBENCH_DATABASE_URL": store_url}
+    service = Service(
+        [str(VENV_BIN / "airflow"), "api-server", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        log=workdir / f"api-server-{port}.log",
+    )
+    url = f"http://127.0.0.1:{port}"
+    service.wait_http(f"{url}/api/v2/monitor/health")
+    return service, url
+
+
+def iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def measure(url: str, single: int, points: int) -> dict[str, float]:
+    token = requests.post(
+        f"{url}/auth/token", json={"username": ADMIN[0], "password": ADMIN[1]}, timeout=30
+    ).json()["access_token"]
+    admin = requests.Session()
+    admin.headers["Authorization"] = f"Bearer {token}"
+    api = f"{url}/mlbench/api"
+    run = admin.post(
+        f"{api}/runs/", json={"name": f"bench-{uuid.uuid4().hex[:8]}", "num_workers": 1}
+    )
+    run.raise_for_status()
+    run_id = run.json()["id"]
+    worker = requests.Session()
+    worker.headers["Authorization"] = (
+        f"Bearer {admin.post(f'{api}/runs/{run_id}/token').json()['token']}"
+    )
+
+    # Single POSTs, as a worker would send them without batching.
+    latencies = []
+    for i in range(single + 50):
+        body = {"run_id": run_id, "name": "single", "value": i}
+        start = time.perf_counter()
+        response = worker.post(f"{api}/metrics", json=body)
+        elapsed = time.perf_counter() - start
+        response.raise_for_status()
+        if i >= 50:  # warm-up
+            latencies.append(elapsed)
+    latencies.sort()
+
+    # Batches: the 1,000,000-point series, 10,000 metrics a request.
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    batch_times = []
+    for start_index in range(0, points, BATCH):
+        metrics = [
+            {
+                "run_id": run_id,
+                "name": "loss",
+                "date": iso(t0 + timedelta(milliseconds=i)),
+                "value": (i % 1000) / 1000,
+            }
+            for i in range(start_index, min(points, start_index + BATCH))
+        ]
+        start = time.perf_counter()
+        response = worker.post(f"{api}/metrics/batch", json={"metrics": metrics})
+        batch_times.append((time.perf_counter() - start, len(metrics)))
+        response.raise_for_status()
+    total_time = sum(t for t, _ in batch_times)
+    total_metrics = sum(n for _, n in batch_times)
+
+    reads = []
+    for _ in range(7):
+        start = time.perf_counter()
+        response = admin.get(
+            f"{api}/metrics/{run_id}/",
+            params={"metric_type": "run", "metric_filter": "loss", "summarize": 1000},
+        )
+        reads.append(time.perf_counter() - start)
+        response.raise_for_status()
+        assert len(response.json()["loss"]) <= 1000
+    return {
+        "single_rps": len(latencies) / sum(latencies),
+        "single_p50_ms": 1000 * latencies[len(latencies) // 2],
+        "single_p99_ms": 1000 * latencies[int(len(latencies) * 0.99) - 1],
+        "batch_metrics_per_s": total_metrics / total_time,
+        "batch_median_ms": 1000 * statistics.median(t for t, _ in batch_times),
+        "read_summarized_ms": 1000 * statistics.median(reads),
+        "read_summarized_min_ms": 1000 * min(reads),
+    }
+
+
+def pg_database() -> tuple[str, str]:
+    name = f"mlbench_bench_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return name, f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_pg(name: str) -> None:
+    engine = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+TARGETS = {
+    "batch_metrics_per_s": (">=", 50_000),
+    "single_p50_ms": ("<=", 5),
+    "read_summarized_ms": ("<=", 300),
+}
+
+
+def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> str:
+    rows = [
+        ("single POST /api/metrics, requests/s", "single_rps", "{:,.0f}"),
+        ("single POST p50 latency (ms)", "single_p50_ms", "{:.2f}"),
+        ("single POST p99 latency (ms)", "single_p99_ms", "{:.2f}"),
+        ("batch ingest, metrics/s (10,000 a request)", "batch_metrics_per_s", "{:,.0f}"),
+        ("batch request, median (ms)", "batch_median_ms", "{:.0f}"),
+        (
+            f"read {args.points:,}-point series, summarize=1000, median of 7 (ms)",
+            "read_summarized_ms",
+            "{:.0f}",
+        ),
+        ("same read, best of 7 (ms)", "read_summarized_min_ms", "{:.0f}"),
+    ]
+    stores = list(results)
+    lines = [
+        "# Ingest and read benchmark",
+        "",
+        f"`python -m bench.ingest --single {args.single} --points {args.points}` on "
+        f"{datetime.now(UTC):%Y-%m-%d}, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores. A real `airflow api-server` (1 worker, plugin loaded) per "
+        "store; the client is `requests` over loopback on the same machine, posting with a "
+        "run's worker token; reads as the Airflow admin (JWT).",
+        "",
+        "| measure | " + " | ".join(stores) + " | target |",
+        "|---|" + "---|" * len(stores) + "---|",
+    ]
+    for label, key, fmt in rows:
+        target = TARGETS.get(key)
+        cells = [fmt.format(results[s][key]) for s in stores]
+        lines.append(
+            f"| {label} | "
+            + " | ".join(cells)
+            + f" | {target[0] + ' ' + format(target[1], ',') if target else ''} |"
+        )
+    lines += ["", "Verdicts:"]
+    for key, (op, bound) in TARGETS.items():
+        for store in stores:
+            value = results[store][key]
+            ok = value >= bound if op == ">=" else value <= bound
+            lines.append(
+                f"- {store} {key}: {value:,.2f} {op} {bound:,} -> {'met' if ok else 'MISSED'}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--single", type=int, default=2000)
+    parser.add_argument("--points", type=int, default=1_000_000)
+    parser.add_argument("--stores", default="sqlite,postgresql")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+
+    root = configure()
+    migrate_airflow_db()
+    results: dict[str, dict[str, float]] = {}
+    workdir = Path(tempfile.mkdtemp(prefix="mlbench-bench-"))
+    for store in args.stores.split(","):
+        pg_name = None
+        if store == "sqlite":
+            url = f"sqlite:///{workdir / 'bench.db'}"
+        else:
+            pg_name, url = pg_database()
+        service, base = start_api_server(url, workdir)
+        try:
+            results[store] = measure(base, args.single, args.points)
+        finally:
+            service.stop()
+            if pg_name:
+                drop_pg(pg_name)
+        print(store, {k: round(v, 2) for k, v in results[store].items()}, flush=True)
+    text_report = report(results, args)
+    print(text_report)
+    if not args.no_write:
+        out = REPO / "docs" / "benchmarks" / "ingest.md"
+        out.write_text(text_report)
+        print(f"written to {out}")
+    del root
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""The store on SQLite and PostgreSQL: migrations, constraints, indexes."""
+
+from __future__ import annotations
+
+import multiprocessing
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from mlbench_api.store import Metric, Run, Store
+from mlbench_api.store.models import to_micros
+from sqlalchemy import create_engine, insert, inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from tests.conftest import PG_ADMIN_URL
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request, tmp_path) -> Iterator[str]:  # noqa: ANN001
+    """An empty database (no tables) on SQLite or PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    request.getfixturevalue("postgres_url")  # skips or fails (CI) when PostgreSQL is down
+    name = f"mlbench_fresh_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    yield f"postgresql+psycopg2://postgres@127.0.0.1:5432/{name}"
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _open_store(url: str) -> str | None:
+    store = Store(url)
+    version = store.schema_version()
+    store.dispose()
+    return version
+
+
+def test_migrations_create_the_schema_once(fresh_url):
+    store = Store(fresh_url)
+    assert store.schema_version() == "0001"
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"runs", "pods", "metrics", "mlbench_alembic_version"} <= tables
+    store.dispose()
+    assert _open_store(fresh_url) == "0001"  # a second start-up changes nothing
+
+
+def test_concurrent_start_ups_migrate_once(fresh_url):
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        versions = pool.map(_open_store, [fresh_url] * 3)
+    assert versions == ["0001"] * 3
+
+
+def test_metrics_belong_to_a_run_xor_a_pod(store):
+    now = to_micros(datetime.now(UTC))
+    with store.session() as session:
+        run = Run(name="r", state="INITIALIZED", spec={}, job_metadata={})
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    bad_rows = [
+        {
+            "run_id": run_id,
+            "pod_name": "p",
+            "name": "x",
+            "date": now,
+            "value": 1,
+            "cumulative": False,
+        },
+        {
+            "run_id": None,
+            "pod_name": None,
+            "name": "x",
+            "date": now,
+            "value": 1,
+            "cumulative": False,
+        },
+    ]
+    for row in bad_rows:
+        with pytest.raises(IntegrityError), store.session() as session:
+            session.execute(insert(Metric.__table__), [row])
+
+
+def test_deleting_a_run_cascades_to_its_metrics(store):
+    now = to_micros(datetime.now(UTC))
+    with store.session() as session:
+        run = Run(name="r", state="INITIALIZED", spec={}, job_metadata={})
+        session.add(run)
+        session.flush()
+        session.execute(
+            insert(Metric.__table__),
+            [
+                {
+                    "run_id": run.id,
+                    "pod_name": None,
+                    "name": "x",
+                    "date": now,
+                    "value": 1,
+                    "cumulative": False,
+                }
+            ],
+        )
+    with store.session() as session:
+        session.execute(text("DELETE FROM runs"))
+    with store.session() as session:
+        assert session.execute(text("SELECT count(*) FROM metrics")).scalar() == 0
+
+
+def test_series_reads_use_the_covering_indexes(store):
+    with store.session() as session:
+        run = Run(name="r", state="INITIALIZED", spec={}, job_metadata={})
+        session.add(run)
+        session.flush()
+        rows = [
+            {
+                "run_id": run.id if i % 2 else None,
+                "pod_name": None if i % 2 else f"p{i % 10}",
+                "name": f"s{i % 7}",
+                "date": i,
+                "value": i,
+                "cumulative": False,
+            }
+            for i in range(20_000)
+        ]
+        session.execute(insert(Metric.__table__), rows)
+        run_id = run.id
+    queries = {
+        "ix_metrics_run_series": f"SELECT date, value FROM metrics WHERE run_id = {run_id} "
+        "AND name = 's1' AND date > 100 ORDER BY date",
+        "ix_metrics_pod_series": "SELECT date, value FROM metrics WHERE pod_name = 'p2' "
+        "AND name = 's3' ORDER BY date",
+    }
+    if store.dialect == "postgresql":
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE metrics"))
+    with store.engine.connect() as connection:
+        for index, sql in queries.items():
+            prefix = "EXPLAIN QUERY PLAN " if store.dialect == "sqlite" else "EXPLAIN "
+            plan = " ".join(str(row) for row in connection.execute(text(prefix + sql)))
+            assert index in plan, plan
+            assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
