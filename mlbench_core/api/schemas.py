@@ -77,7 +77,10 @@ def _metadata_text(value: Any) -> Any:
         return None
     if isinstance(value, str):
         return value
-    return json.dumps(value, sort_keys=True)
+    try:
+        return json.dumps(value, sort_keys=True, allow_nan=False)
+    except ValueError:
+        raise ValueError("metadata: numbers must be finite") from None
 
 
 def _number(value: Any) -> Any:
@@ -90,8 +93,32 @@ def _number(value: Any) -> Any:
 UtcDatetime = Annotated[datetime, BeforeValidator(_empty_to_none)]
 
 
+def _check_text(value: Any, where: str) -> None:
+    """No NUL characters (PostgreSQL cannot store them) and no non-finite numbers (JSON
+    cannot carry them), at any depth."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{where}: NUL characters are not allowed")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{where}: numbers must be finite")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, where)
+            _check_text(item, f"{where}.{key}")
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_text(item, where)
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _storable(self) -> _Strict:
+        for name in type(self).model_fields:
+            _check_text(getattr(self, name), name)
+        return self
 
 
 class MetricIn(_Strict):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
 from mlbench_api.routers import benchmarks, metrics, pods, runs
 from mlbench_core import __version__
@@ -22,17 +24,37 @@ def _field(loc: list | tuple) -> str:
     return ".".join(parts) or str(loc[0] if loc else "body")
 
 
+def _echo(value: Any) -> Any:
+    """The rejected input, when it is short and valid JSON (NaN and huge batches are not)."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return value if len(text) <= 1000 else None
+
+
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
     """FastAPI's 422 body, plus a one-line ``message`` naming each bad field."""
-    errors = [
-        {
-            **{k: v for k, v in error.items() if k not in ("ctx", "url")},
+    errors = []
+    for error in exc.errors():
+        cleaned = {
+            "type": error.get("type"),
+            "loc": list(error.get("loc", ())),
             "msg": str(error.get("msg", "")).removeprefix("Value error, "),
         }
-        for error in jsonable_encoder(exc.errors())
-    ]
-    message = "; ".join(f"{_field(e.get('loc', ()))}: {e.get('msg', '')}" for e in errors[:5])
+        if (echo := _echo(jsonable_encoder(error.get("input")))) is not None:
+            cleaned["input"] = echo
+        errors.append(cleaned)
+    message = "; ".join(f"{_field(e['loc'])}: {e['msg']}" for e in errors[:5])
     return JSONResponse(status_code=422, content={"detail": errors, "message": message})
+
+
+async def _store_refused(_request: Request, exc: DataError) -> JSONResponse:
+    """Defence in depth: the schemas should catch every value the database cannot store."""
+    log.warning("mlbench store refused a value: %s", exc.orig)
+    return JSONResponse(
+        status_code=422, content={"detail": f"the store refused a value: {exc.orig}".strip()}
+    )
 
 
 async def _store_unavailable(_request: Request, exc: OperationalError) -> JSONResponse:
@@ -52,5 +74,6 @@ def create_app() -> FastAPI:
     for module in (pods, metrics, runs, benchmarks):
         app.include_router(module.router, prefix="/api")
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DataError, _store_refused)
     app.add_exception_handler(OperationalError, _store_unavailable)
     return app

@@ -43,7 +43,9 @@ Summarize = Annotated[
     int | None,
     Query(ge=1, le=100_000, description="At most N points per series, averaging consecutive ones"),
 ]
-MetricFilter = Annotated[str | None, Query(max_length=255, description="Only this series")]
+MetricFilter = Annotated[
+    str | None, Query(max_length=255, pattern=r"^[^\x00]*$", description="Only this series")
+]
 LastN = Annotated[int | None, Query(ge=1, le=10_000_000, description="The newest N points")]
 
 

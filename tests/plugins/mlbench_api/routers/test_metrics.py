@@ -274,3 +274,21 @@ def test_zip_of_a_pod(api, pod):
     response = api.get(f"/api/metrics/{pod}/?format=zip")
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     assert sorted(archive.namelist()) == ["mem_bytes.json", "result.json"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"name": "nul\x00name"}, {"metadata": "nul\x00"}, {"metadata": {"x": float("nan")}}],
+)
+def test_values_no_store_can_keep_are_422(api, run, change):
+    body = json.dumps({"run_id": run["id"], "name": "loss", "value": 1, **change})
+    response = api.post("/api/metrics", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    batch = json.dumps([{"run_id": run["id"], "name": "loss", "value": 1, **change}] * 100)
+    response = api.post(
+        "/api/metrics/batch", content=batch, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert (
+        api.get(f"/api/metrics/{run['id']}?metric_type=run&metric_filter=a%00b").status_code == 422
+    )

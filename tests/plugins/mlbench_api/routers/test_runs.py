@@ -223,3 +223,27 @@ def test_delete_stops_the_run_and_removes_its_data_only(api, airflow_api, make_r
 def test_benchmarks_lists_the_registry(api):
     ids = [b["id"] for b in api.get("/api/benchmarks/").json()]
     assert ids == ["0a", "1a", "2a", "3a"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"name": "inf", "num_workers": 1, "num_cpus": Infinity}',
+        '{"name": "nan", "num_workers": 1, "max_bandwidth": NaN}',
+        '{"name": "nul", "num_workers": 1, "image_name": "a\\u0000", "custom_image_command": "x"}',
+    ],
+)
+def test_unstorable_run_values_are_422(api, body):
+    response = api.post("/api/runs/", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert api.get("/api/runs/").json() == []
+
+
+def test_unstorable_result_is_422(api, make_run):
+    run = make_run()
+    body = '{"result": {"time": NaN}}'
+    response = api.patch(
+        f"/api/runs/{run['id']}", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    assert api.get(f"/api/runs/{run['id']}").json()["result"] is None
