@@ -1,6 +1,7 @@
 """The Airflow plugin: serves mlbench's API inside Airflow's API server at /mlbench."""
 
 from airflow.plugins_manager import AirflowPlugin
+
 from mlbench_api.app import create_app
 
 

@@ -81,7 +81,6 @@ class SettingsEnv:
 def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[SettingsEnv]:
     """MLBENCH_* variables for one test (see :class:`SettingsEnv`); the store is reset."""
     from mlbench_api.store import reset_store
-
     from mlbench_core.settings import get_settings
 
     get_settings.cache_clear()
@@ -116,8 +115,9 @@ def admin_token(airflow_app) -> str:  # noqa: ANN001
 @pytest.fixture
 def store(store_url: str, settings_env: pytest.MonkeyPatch):  # noqa: ANN201
     """The process's store on ``store_url`` (SQLite or PostgreSQL), empty."""
-    from mlbench_api.store import get_store
     from sqlalchemy import text
+
+    from mlbench_api.store import get_store
 
     settings_env.setenv("MLBENCH_DATABASE_URL", store_url)
     current = get_store()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -33,13 +34,16 @@ def iso_date(value: DateLike) -> str:
 
 def _number(value: Any) -> Any:
     """Numbers that JSON cannot encode (numpy, torch scalars) as floats; others unchanged
-    (the server judges them)."""
-    if isinstance(value, bool | int | float | str) or value is None:
+    (the server judges them). ``ValueError`` for NaN and infinities, which JSON lacks."""
+    if isinstance(value, bool | int | str) or value is None:
         return value
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return value
+    if not math.isfinite(number):
+        raise ValueError(f"a metric value must be a finite number, not {number}")
+    return number
 
 
 class ApiClient:
@@ -93,7 +97,11 @@ class ApiClient:
                 method, url, params=query or None, json=json, timeout=self.timeout
             )
         except requests.Timeout as exc:
-            raise ApiUnavailable(f"{method} {url}: no answer in {self.timeout:g} s ({exc})") from exc
+            raise ApiUnavailable(
+                f"{method} {url}: no answer in {self.timeout:g} s ({exc})"
+            ) from exc
+        except requests.exceptions.InvalidJSONError as exc:
+            raise ValueError(f"{method} {url}: the body cannot be sent as JSON: {exc}") from exc
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             raise ApiUnavailable(f"{method} {url}: cannot reach the API ({exc})") from exc
         raise_for_response(response)
@@ -177,7 +185,10 @@ class ApiClient:
         last_n: int | None = None,
     ) -> dict[str, list[dict[str, Any]]]:
         """The series of one run: series name -> ``[{date, value}]`` in date order."""
-        params = {"metric_type": "run", **self._series_params(since, summarize, metric_filter, last_n)}
+        params = {
+            "metric_type": "run",
+            **self._series_params(since, summarize, metric_filter, last_n),
+        }
         return self._json("GET", f"/metrics/{run_id}", params=params)
 
     def download_run_metrics(

@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -119,16 +120,15 @@ def owner_metrics(
 
 def _run_id(value: str) -> int:
     if not value.isdigit() or not 1 <= int(value) <= MAX_ID:
-        raise HTTPException(
-            status_code=422,
-            detail=[
+        raise RequestValidationError(
+            [
                 {
                     "type": "int_parsing",
-                    "loc": ["path", "pod_name_or_run_id"],
+                    "loc": ("path", "pod_name_or_run_id"),
                     "msg": "with metric_type=run, must be a run id (a positive integer)",
                     "input": value,
                 }
-            ],
+            ]
         )
     return int(value)
 
@@ -155,11 +155,11 @@ def _check_owners(session: Session, caller: Caller, items: list[MetricIn]) -> No
     run_ids = {m.run_id for m in items if m.run_id is not None}
     pod_names = {m.pod_name for m in items if m.pod_name is not None}
     if run_ids:
+        for run_id in run_ids:  # before existence: a worker learns nothing of other runs
+            caller.require_run(run_id)
         found = set(session.scalars(select(Run.id).where(Run.id.in_(run_ids))))
         if missing := sorted(run_ids - found):
             raise HTTPException(status_code=404, detail=f"run {missing[0]} not found")
-        for run_id in run_ids:
-            caller.require_run(run_id)
     if pod_names:
         query = select(Pod.name, Pod.run_id).where(Pod.name.in_(pod_names))
         pods = {name: run_id for name, run_id in session.execute(query)}

@@ -1,6 +1,7 @@
 """Alembic environment: migrations run on the connection the Store hands over."""
 
 from alembic import context
+
 from mlbench_api.store.database import VERSION_TABLE
 from mlbench_api.store.models import Base
 

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from mlbench_api.store import Metric, Run, Store
-from mlbench_api.store.models import to_micros
 from sqlalchemy import create_engine, insert, inspect, text
 from sqlalchemy.exc import IntegrityError
 
+from mlbench_api.store import Metric, Run, Store
+from mlbench_api.store.models import to_micros
 from tests.conftest import PG_ADMIN_URL
 
 
