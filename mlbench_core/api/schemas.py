@@ -83,13 +83,6 @@ def _metadata_text(value: Any) -> Any:
         raise ValueError("metadata: numbers must be finite") from None
 
 
-def _number(value: Any) -> Any:
-    """JSON booleans are not metric values (pydantic would read true as 1.0)."""
-    if isinstance(value, bool):
-        raise ValueError("value must be a number, not a boolean")
-    return value
-
-
 UtcDatetime = Annotated[datetime, BeforeValidator(_empty_to_none)]
 
 
@@ -111,9 +104,11 @@ def _check_text(value: Any, where: str) -> None:
             _check_text(item, where)
 
 
-class _Strict(BaseModel):
+class _Base(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
+
+class _Strict(_Base):
     @model_validator(mode="after")
     def _storable(self) -> _Strict:
         for name in type(self).model_fields:
@@ -121,37 +116,48 @@ class _Strict(BaseModel):
         return self
 
 
-class MetricIn(_Strict):
-    """One metric: a numeric point of series ``name`` of a pod or of a run."""
+NO_NUL = r"^[^\x00]*$"
+_OPTIONAL_METRIC_FIELDS = ("pod_name", "run_id", "date", "metadata")
 
-    pod_name: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
-        default=None, max_length=253
-    )
-    run_id: Annotated[int | None, BeforeValidator(_empty_to_none)] = Field(
-        default=None, ge=1, le=MAX_ID
-    )
-    name: str = Field(min_length=1, max_length=255)
-    date: UtcDatetime | None = None
-    value: Annotated[float, BeforeValidator(_number)]
+
+class MetricIn(_Base):
+    """One metric: a numeric point of series ``name`` of a pod or of a run.
+
+    Batches carry up to 10,000 of these, so checks run in pydantic-core where they can
+    (finite numbers, lengths, no NUL characters) and in two Python hooks per metric.
+    """
+
+    pod_name: str | None = Field(default=None, min_length=1, max_length=253, pattern=NO_NUL)
+    run_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    name: str = Field(min_length=1, max_length=255, pattern=NO_NUL)
+    date: datetime | None = None
+    value: float
     cumulative: bool = False
-    metadata: Annotated[str | None, BeforeValidator(_metadata_text)] = None
+    metadata: str | None = Field(default=None, pattern=NO_NUL)
 
-    @field_validator("value")
+    @model_validator(mode="before")
     @classmethod
-    def _finite(cls, value: float) -> float:
-        if not math.isfinite(value):
-            raise ValueError("value must be a finite number")
-        return value
-
-    @field_validator("date")
-    @classmethod
-    def _date_utc(cls, value: datetime | None) -> datetime | None:
-        return _utc_or_none(value)
+    def _from_wire(cls, data: Any) -> Any:
+        """Form posts send absent fields as empty strings; metadata objects become JSON text;
+        JSON booleans are not values (pydantic would read true as 1.0)."""
+        if not isinstance(data, dict):
+            return data
+        if any(data.get(key) == "" for key in _OPTIONAL_METRIC_FIELDS):
+            data = {k: v for k, v in data.items() if v != "" or k not in _OPTIONAL_METRIC_FIELDS}
+        if isinstance(data.get("value"), bool):
+            raise ValueError("value must be a number, not a boolean")
+        if "metadata" in data:
+            data["metadata"] = _metadata_text(data["metadata"])
+        return data
 
     @model_validator(mode="after")
-    def _pod_xor_run(self) -> MetricIn:
+    def _owner_and_utc(self) -> MetricIn:
         if (self.pod_name is None) == (self.run_id is None):
             raise ValueError("exactly one of pod_name and run_id is required")
+        if self.date is not None:
+            offset = self.date.utcoffset()
+            if offset is None or offset:  # naive, or not already UTC
+                self.date = utc(self.date)
         return self
 
 

@@ -17,8 +17,9 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
-from mlbench_api.store import Run, Store, get_store
+from mlbench_api.store import Run, get_store
 from mlbench_core.settings import AuthMode, get_settings
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,8 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _worker(store: Store, token: str) -> Caller:
-    with store.sessions() as session:
+def _worker(token: str) -> Caller:
+    with get_store().sessions() as session:
         run_id = session.scalar(select(Run.id).where(Run.token_hash == hash_token(token)))
     if run_id is None:
         raise HTTPException(status_code=401, detail="unknown or revoked worker token")
@@ -72,13 +73,12 @@ def _worker(store: Store, token: str) -> Caller:
 async def get_caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    store: Annotated[Store, Depends(get_store)],
 ) -> Caller:
     """Authenticate the request (see the module doc)."""
     if get_settings().auth is AuthMode.NONE:
         return Caller(kind="anonymous", name="anonymous")
     if credentials and credentials.credentials.startswith(WORKER_TOKEN_PREFIX):
-        return _worker(store, credentials.credentials)
+        return await run_in_threadpool(_worker, credentials.credentials)
     from airflow.api_fastapi.core_api.security import get_user
 
     user = await get_user(request, None, credentials)

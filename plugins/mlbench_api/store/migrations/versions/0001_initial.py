@@ -57,8 +57,16 @@ def upgrade() -> None:
         sa.Column("metadata", sa.Text()),
         sa.CheckConstraint("(run_id IS NULL) <> (pod_name IS NULL)", name="ck_metrics_run_xor_pod"),
     )
-    op.create_index("ix_metrics_run_series", "metrics", ["run_id", "name", "date", "value"])
-    op.create_index("ix_metrics_pod_series", "metrics", ["pod_name", "name", "date", "value"])
+    # Partial covering indexes: each row is in one of them only.
+    for owner in ("run_id", "pod_name"):
+        where = sa.text(f"{owner} IS NOT NULL")
+        op.create_index(
+            f"ix_metrics_{owner.split('_')[0]}_series",
+            "metrics",
+            [owner, "name", "date", "value"],
+            postgresql_where=where,
+            sqlite_where=where,
+        )
 
 
 def downgrade() -> None:
