@@ -11,7 +11,7 @@ import math
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -282,6 +282,40 @@ class RunOut(BaseModel):
     gpu_enabled: bool
     light_target: bool
     result: dict[str, Any] | str | None = None
+
+
+class LogLineIn(_Base):
+    rank: int = Field(ge=0, le=MAX_ID)
+    stream: Literal["stdout", "stderr"] = "stdout"
+    line: str = Field(max_length=65_536, pattern=NO_NUL)
+    date: datetime | None = None
+
+
+class LogBatch(_Base):
+    """Body of ``POST /api/runs/{id}/logs``: lines in the order they were written."""
+
+    lines: list[LogLineIn] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class LogLineOut(BaseModel):
+    id: int
+    rank: int
+    stream: str
+    line: str
+    date: datetime
+
+
+class LogPage(BaseModel):
+    """Lines after ``after`` (an id); pass ``next`` as ``after`` to resume."""
+
+    lines: list[LogLineOut]
+    next: int
+
+
+class RunResult(_Strict):
+    """Body of ``PUT /api/runs/{id}/result``: the run's official result."""
+
+    result: dict[str, Any] | str
 
 
 class WorkerToken(BaseModel):

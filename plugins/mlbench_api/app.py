@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, OperationalError
 
-from mlbench_api.routers import benchmarks, metrics, pods, runs
+from mlbench_api.routers import benchmarks, logs, metrics, pods, runs
 from mlbench_core import __version__
 from mlbench_core.settings import AuthMode, get_settings
 
@@ -71,7 +71,7 @@ def create_app() -> FastAPI:
         version=__version__,
         description="Runs, metrics and worker pods of mlbench (served inside Airflow).",
     )
-    for module in (pods, metrics, runs, benchmarks):
+    for module in (pods, metrics, runs, logs, benchmarks):
         app.include_router(module.router, prefix="/api")
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DataError, _store_refused)

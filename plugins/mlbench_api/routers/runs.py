@@ -11,12 +11,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mlbench_api import dagruns
-from mlbench_api.auth import UserDep, new_worker_token
+from mlbench_api.auth import CallerDep, UserDep, new_worker_token
 from mlbench_api.deps import RunId, SessionDep, run_or_404
 from mlbench_api.routing import SlashRouter, body, body_schema
 from mlbench_api.store import Metric, Pod, Run
 from mlbench_api.store.models import utcnow
-from mlbench_core.api.schemas import RunCreate, RunOut, RunState, RunUpdate, WorkerToken
+from mlbench_core.api.schemas import (
+    RunCreate,
+    RunOut,
+    RunResult,
+    RunState,
+    RunUpdate,
+    WorkerToken,
+)
 from mlbench_core.benchmarks import DEFAULT_BENCHMARK, REGISTRY
 from mlbench_core.settings import get_settings
 
@@ -149,6 +156,21 @@ def _transition(run: Run, state: RunState) -> None:
         run.started_at = now
     elif state.terminal:
         run.finished_at = now
+
+
+@router.put("/{run_id}/result", response_model=RunOut, openapi_extra=body_schema(RunResult))
+def put_result(
+    run_id: RunId,
+    session: SessionDep,
+    caller: CallerDep,
+    data: Annotated[RunResult, Depends(body(RunResult))],
+) -> RunOut:
+    """Record the run's official result (rank 0's worker token may, for its own run)."""
+    caller.require_run(run_id)
+    run = run_or_404(session, run_id)
+    run.result = data.result
+    session.commit()
+    return run_out(run)
 
 
 @router.post("/{run_id}/token", status_code=201, response_model=WorkerToken)

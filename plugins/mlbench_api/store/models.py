@@ -134,3 +134,17 @@ class Metric(Base):
     value: Mapped[float] = mapped_column(Float(53))
     cumulative: Mapped[bool] = mapped_column(Boolean, default=False)
     meta: Mapped[str | None] = mapped_column("metadata", Text)
+
+
+class LogLine(Base):
+    """One line a worker wrote to stdout or stderr, in arrival order (``id``)."""
+
+    __tablename__ = "logs"
+    __table_args__ = (Index("ix_logs_run_rank", "run_id", "rank", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    rank: Mapped[int] = mapped_column(Integer)
+    stream: Mapped[str] = mapped_column(String(6))
+    line: Mapped[str] = mapped_column(Text)
+    date: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
