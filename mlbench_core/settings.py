@@ -9,6 +9,9 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The source tree (mlbench is installed editable from it; DAGs and plugin live beside).
+REPO = Path(__file__).resolve().parents[1]
+
 
 class AuthMode(StrEnum):
     AIRFLOW = "airflow"
@@ -36,6 +39,12 @@ class Settings(BaseSettings):
     max_workers: int = Field(default=16, ge=1)
     data_dir: Path | None = None
     dag_id: str = "mlbench_run"
+    # Set by the launcher for each worker process / pod:
+    pod_name: str | None = None
+    # The embedded stack (``mlbench up``):
+    port: int = Field(default=8080, ge=1, le=65535)
+    dags_folder: Path = Field(default_factory=lambda: REPO / "dags")
+    plugins_folder: Path = Field(default_factory=lambda: REPO / "plugins")
 
     @property
     def store_url(self) -> str:
