@@ -209,6 +209,12 @@ class RunCreate(_Strict):
     backend: CommBackend = CommBackend.GLOO
     gpu_enabled: bool = False
     light_target: bool = False
+    job_id: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
+        default=None,
+        max_length=250,
+        description="An existing mlbench_run DAG run to attach the run to (the DAG, when "
+        "triggered from the Airflow UI) instead of triggering a new one",
+    )
 
     @field_validator("name")
     @classmethod

@@ -30,7 +30,7 @@ from mlbench_core.settings import get_settings
 log = logging.getLogger(__name__)
 router = SlashRouter(prefix="/runs", tags=["runs"])
 
-SPEC_FIELDS = tuple(f for f in RunCreate.model_fields if f != "name")
+SPEC_FIELDS = tuple(f for f in RunCreate.model_fields if f not in ("name", "job_id"))
 TRANSITIONS: dict[RunState, set[RunState]] = {
     RunState.INITIALIZED: {RunState.STARTED, RunState.FAILED, RunState.CANCELLED},
     RunState.STARTED: {RunState.FINISHED, RunState.FAILED, RunState.CANCELLED},
@@ -80,18 +80,29 @@ def create_run(
     """Store a run as INITIALIZED and trigger its DAG run; 409 if the name is taken.
 
     The run is committed only once Airflow has accepted the DAG run: if triggering fails,
-    nothing is stored and the answer is 503.
+    nothing is stored and the answer is 503. With ``job_id`` (a DAG run triggered from the
+    Airflow UI creating its run) nothing is triggered.
     """
     settings = get_settings()
     if session.scalar(select(Run.id).where(Run.name == data.name)) is not None:
         raise _name_taken(data.name)
-    spec = data.model_dump(mode="json", exclude={"name"})
+    spec = data.model_dump(mode="json", exclude={"name", "job_id"})
     run = Run(name=data.name, state=RunState.INITIALIZED, spec=spec, job_metadata={})
     session.add(run)
     try:
         session.flush()
     except IntegrityError:
         raise _name_taken(data.name) from None
+    if data.job_id is not None:  # the DAG run exists: it was triggered from Airflow
+        run.job_id = data.job_id
+        run.job_metadata = {
+            "dag_id": settings.dag_id,
+            "dag_run_id": data.job_id,
+            "user": caller.name,
+            "triggered_from": "airflow",
+        }
+        session.commit()
+        return run_out(run)
     try:
         dag_run_id = dagruns.trigger(
             settings.dag_id,

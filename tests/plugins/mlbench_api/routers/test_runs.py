@@ -247,3 +247,13 @@ def test_unstorable_result_is_422(api, make_run):
     )
     assert response.status_code == 422, response.text
     assert api.get(f"/api/runs/{run['id']}").json()["result"] is None
+
+
+def test_run_of_an_existing_dag_run_triggers_nothing(api, airflow_api):
+    before = airflow_api.get("/api/v2/dags/mlbench_run/dagRuns").json()["total_entries"]
+    response = api.post("/api/runs/", json={**VALID, "job_id": "manual__from_the_ui"})
+    assert response.status_code == 201, response.text
+    run = response.json()
+    assert run["job_id"] == "manual__from_the_ui"
+    assert run["job_metadata"]["triggered_from"] == "airflow"
+    assert airflow_api.get("/api/v2/dags/mlbench_run/dagRuns").json()["total_entries"] == before

@@ -1,0 +1,171 @@
+"""The kubernetes backend: what the ``mlbench_run`` DAG sends to the cluster for a run.
+
+One pod per rank (through ``KubernetesPodOperator``, mapped over the ranks), each with a
+stable DNS name ``<pod>.<service>`` behind a headless Service, the worker token from a
+Secret, CPU (and GPU) requests and limits, and bandwidth annotations. Everything here is
+plain manifests (camelCase dicts), so it can be validated without a cluster.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from mlbench_core import __version__
+from mlbench_core.launch.workers import pod_labels, pod_name, worker_command, worker_env
+from mlbench_core.settings import Settings
+
+WORKER_PORT = 29500
+TOKEN_KEY = "token"
+
+
+def service_name(run: dict[str, Any]) -> str:
+    return f"mlbench-run-{run['id']}"
+
+
+def secret_name(run: dict[str, Any]) -> str:
+    return f"mlbench-run-{run['id']}-token"
+
+
+def worker_image(run: dict[str, Any], settings: Settings) -> str:
+    if run.get("image_name"):
+        return run["image_name"]
+    return f"{settings.image_registry}/mlbench-worker:{__version__}"
+
+
+def _cpu(value: float) -> str:
+    return f"{math.ceil(value * 1000)}m"
+
+
+def resources(run: dict[str, Any]) -> dict[str, Any]:
+    amount = {"cpu": _cpu(float(run.get("num_cpus") or 1))}
+    if run.get("gpu_enabled"):
+        amount["nvidia.com/gpu"] = "1"
+    return {"requests": dict(amount), "limits": dict(amount)}
+
+
+def annotations(run: dict[str, Any]) -> dict[str, str]:
+    """The bandwidth cap, in the annotations the CNI bandwidth plugin reads."""
+    if not run.get("max_bandwidth"):
+        return {}
+    rate = f"{math.ceil(float(run['max_bandwidth']))}M"
+    return {"kubernetes.io/ingress-bandwidth": rate, "kubernetes.io/egress-bandwidth": rate}
+
+
+def service_manifest(run: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The headless Service giving each worker pod the DNS name ``<hostname>.<service>``."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": service_name(run),
+            "namespace": settings.namespace,
+            "labels": {"app": "mlbench", "component": "worker", "run": str(run["id"])},
+        },
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": True,
+            "selector": {"app": "mlbench", "component": "worker", "run": str(run["id"])},
+            "ports": [{"name": "rendezvous", "port": WORKER_PORT, "targetPort": WORKER_PORT}],
+        },
+    }
+
+
+def secret_manifest(run: dict[str, Any], token: str, settings: Settings) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": secret_name(run),
+            "namespace": settings.namespace,
+            "labels": {"app": "mlbench", "run": str(run["id"])},
+        },
+        "type": "Opaque",
+        "stringData": {TOKEN_KEY: token},
+    }
+
+
+def pod_kwargs(run: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
+    """``KubernetesPodOperator`` arguments of each rank (``.expand_kwargs`` over this list).
+
+    Only JSON values, so the list travels as the setup task's XCom; the resources and the
+    token's secret reference go in ``pod_template_dict``, which the operator merges with
+    what it builds.
+    """
+    service = service_name(run)
+    command = worker_command(run)
+    out = []
+    for rank in range(run["num_workers"]):
+        name = pod_name(run, rank)
+        env = worker_env(
+            run,
+            rank,
+            master_addr=f"{pod_name(run, 0)}.{service}",
+            master_port=WORKER_PORT,
+            api_url=settings.api_url,
+        )
+        template = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "base",
+                        "resources": resources(run),
+                        "ports": [{"containerPort": WORKER_PORT, "name": "rendezvous"}],
+                        "env": [
+                            {
+                                "name": "MLBENCH_API_TOKEN",
+                                "valueFrom": {
+                                    "secretKeyRef": {"name": secret_name(run), "key": TOKEN_KEY}
+                                },
+                            }
+                        ],
+                    }
+                ],
+                "restartPolicy": "Never",
+            },
+        }
+        out.append(
+            {
+                "name": name,
+                "hostname": name,
+                "subdomain": service,
+                "image": worker_image(run, settings),
+                "cmds": command[:1],
+                "arguments": command[1:],
+                "env_vars": env,
+                "labels": pod_labels(run, rank),
+                "annotations": annotations(run),
+                "pod_template_dict": template,
+            }
+        )
+    return out
+
+
+# Arguments every worker pod shares (``.partial(...)``).
+POD_DEFAULTS: dict[str, Any] = {
+    "random_name_suffix": False,
+    "get_logs": True,
+    "deferrable": True,
+    "on_finish_action": "delete_succeeded_pod",
+    "startup_timeout_seconds": 600,
+}
+
+
+def delete_run_objects(core: Any, run: dict[str, Any], settings: Settings) -> None:
+    """Delete the run's Service, Secret and any worker pod left (``core``: a CoreV1Api)."""
+    from kubernetes.client.exceptions import ApiException
+
+    selector = f"app=mlbench,component=worker,run={run['id']}"
+    for delete, name in (
+        (core.delete_namespaced_service, service_name(run)),
+        (core.delete_namespaced_secret, secret_name(run)),
+    ):
+        try:
+            delete(name, settings.namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+    core.delete_collection_namespaced_pod(settings.namespace, label_selector=selector)

@@ -1,0 +1,213 @@
+"""The local backend: a run's ranks as processes on this machine, supervised.
+
+One call starts every rank (so it also works under ``dag.test()``, which runs tasks one by
+one), pins each to its CPUs, streams their output to the run's logs, keeps their pods' phases
+current, and stops all of them when one fails or when the task itself is stopped.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mlbench_core.api.client import ApiClient
+from mlbench_core.launch.logship import LogShipper
+from mlbench_core.launch.workers import (
+    pod_labels,
+    pod_name,
+    threads,
+    worker_command,
+    worker_env,
+)
+
+log = logging.getLogger(__name__)
+PR_SET_PDEATHSIG = 1
+
+
+def local_command(run: dict[str, Any]) -> list[str]:
+    """The worker command of the pods, run by this interpreter."""
+    return [sys.executable, *worker_command(run)[1:]]
+
+
+class WorkersFailed(RuntimeError):
+    """A rank failed (the others were stopped) or the launch was cancelled."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cpu_plan(num_workers: int, per_worker: int, available: list[int]) -> list[list[int]]:
+    """CPUs of each rank: consecutive blocks of ``per_worker``, wrapping around when the
+    machine has fewer CPUs than the run asks for."""
+    return [
+        sorted({available[(rank * per_worker + i) % len(available)] for i in range(per_worker)})
+        for rank in range(num_workers)
+    ]
+
+
+def _child_setup(cpus: list[int]) -> Callable[[], None]:
+    def setup() -> None:  # runs in the child between fork and exec
+        os.setpgrp()  # own process group: stopping a rank stops what it started
+        os.sched_setaffinity(0, cpus)
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the launcher, even on SIGKILL
+
+    return setup
+
+
+class LocalLauncher:
+    """Runs the ranks of ``run`` (the API's run JSON) and supervises them."""
+
+    def __init__(
+        self,
+        run: dict[str, Any],
+        client: ApiClient,
+        *,
+        worker_token: str,
+        api_url: str,
+        grace: float = 5.0,
+        echo: Callable[[str], None] | None = print,
+    ) -> None:
+        self.run, self.client = run, client
+        self.worker_token, self.api_url = worker_token, api_url
+        self.grace, self.echo = grace, echo
+        self.processes: list[subprocess.Popen] = []
+        self._cancelled: int | None = None
+
+    def launch(self) -> list[int]:
+        """Start all ranks, wait for them; their exit codes. Raises :class:`WorkersFailed`."""
+        run = self.run
+        if run.get("benchmark") is None:
+            raise WorkersFailed("custom images need the kubernetes backend")
+        port, host = free_port(), socket.gethostname()
+        plan = cpu_plan(run["num_workers"], threads(run), sorted(os.sched_getaffinity(0)))
+        command = local_command(run)
+        shipper = LogShipper(self.client, run["id"], echo=self.echo)
+        previous = self._trap_signals()
+        try:
+            for rank, cpus in enumerate(plan):
+                env = {
+                    **os.environ,
+                    **worker_env(
+                        run, rank, master_addr="127.0.0.1", master_port=port, api_url=self.api_url
+                    ),
+                    "MLBENCH_API_TOKEN": self.worker_token,
+                }
+                process = subprocess.Popen(
+                    command,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    preexec_fn=_child_setup(cpus),  # noqa: PLW1509 - affinity before exec
+                )
+                self.processes.append(process)
+                shipper.follow(rank, "stdout", process.stdout)
+                shipper.follow(rank, "stderr", process.stderr)
+                self._pod(rank, "Running", ip="127.0.0.1", node=host)
+                self._echo(f"rank {rank}: pid {process.pid}, cpus {cpus}")
+            codes, failed_rank = self._supervise()
+        finally:
+            self._stop_all()
+            self._restore_signals(previous)
+            shipper.close()
+        for rank, code in enumerate(codes):
+            self._pod(rank, "Succeeded" if code == 0 else "Failed")
+        if self._cancelled is not None:
+            raise WorkersFailed(f"cancelled by signal {self._cancelled}: all ranks stopped")
+        if failed_rank is not None:
+            tail = shipper.tail(failed_rank)
+            raise WorkersFailed(
+                f"rank {failed_rank} exited with code {codes[failed_rank]}; the other ranks "
+                f"were stopped" + (f". Its last stderr lines:\n{tail}" if tail else "")
+            )
+        return codes
+
+    def _supervise(self) -> tuple[list[int], int | None]:
+        """Wait until all ranks exit, or one fails (then stop the rest)."""
+        failed: int | None = None
+        while True:
+            codes = [p.poll() for p in self.processes]
+            if self._cancelled is not None:
+                self._stop_all()
+                return [p.wait() for p in self.processes], None
+            bad = [r for r, c in enumerate(codes) if c not in (None, 0)]
+            if bad and failed is None:
+                failed = bad[0]
+                self._echo(f"rank {failed} exited with code {codes[failed]}: stopping the others")
+                self._stop_all()
+                return [p.wait() for p in self.processes], failed
+            if all(c is not None for c in codes):
+                return [int(c) for c in codes], None
+            time.sleep(0.1)
+
+    def _stop_all(self) -> None:
+        """SIGTERM each rank's process group, SIGKILL after the grace period."""
+        alive = [p for p in self.processes if p.poll() is None]
+        for process in alive:
+            _signal_group(process, signal.SIGTERM)
+        deadline = time.monotonic() + self.grace
+        for process in alive:
+            try:
+                process.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(process, signal.SIGKILL)
+                process.wait()
+
+    def _trap_signals(self) -> dict[int, Any]:
+        """On SIGTERM/SIGINT (the task being stopped), stop the ranks, then let the previous
+        handler do what it does."""
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous: dict[int, Any] = {}
+
+        def handler(signum: int, frame: Any) -> None:
+            self._cancelled = signum
+            self._stop_all()
+            old = previous.get(signum)
+            if callable(old):
+                old(signum, frame)
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous[signum] = signal.signal(signum, handler)
+        return previous
+
+    @staticmethod
+    def _restore_signals(previous: dict[int, Any]) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+    def _pod(self, rank: int, phase: str, **fields: Any) -> None:
+        try:
+            self.client.put_pod(
+                pod_name(self.run, rank),
+                run_id=self.run["id"],
+                rank=rank,
+                phase=phase,
+                labels=pod_labels(self.run, rank),
+                **fields,
+            )
+        except Exception as exc:  # noqa: BLE001 - the run goes on without a pod status
+            log.warning("mlbench: could not record pod phase %s of rank %d: %s", phase, rank, exc)
+
+    def _echo(self, text: str) -> None:
+        if self.echo is not None:
+            self.echo(f"[mlbench] {text}")
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,120 @@
+"""The steps of one run, as the ``mlbench_run`` DAG's tasks call them (no Airflow here)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+from mlbench_core.api.client import ApiClient
+from mlbench_core.api.errors import ApiError, raise_for_response
+from mlbench_core.api.schemas import RunState
+from mlbench_core.launch.local import LocalLauncher
+from mlbench_core.launch.workers import pod_labels, pod_name
+
+log = logging.getLogger(__name__)
+
+BANDWIDTH_WARNING = (
+    "max_bandwidth is not enforced by the local backend (workers share this machine's "
+    "loopback); it is enforced on Kubernetes through the pods' bandwidth annotations"
+)
+RUN_FIELDS = (
+    "name",
+    "benchmark",
+    "num_workers",
+    "num_cpus",
+    "max_bandwidth",
+    "backend",
+    "gpu_enabled",
+    "light_target",
+    "image_name",
+    "custom_image_command",
+)
+
+
+def connect(api_url: str, login: str | None = None, password: str | None = None) -> ApiClient:
+    """A client of the API at ``api_url`` (``http://host:port/mlbench``), logged in to Airflow
+    as ``login`` when a password is given (``POST /auth/token``)."""
+    token = None
+    if login and password:
+        base = api_url.rstrip("/").removesuffix("/mlbench")
+        response = requests.post(
+            f"{base}/auth/token", json={"username": login, "password": password}, timeout=30
+        )
+        raise_for_response(response)
+        token = response.json()["access_token"]
+    return ApiClient(api_url, token=token)
+
+
+def prepare(client: ApiClient, params: dict[str, Any], dag_run_id: str, backend: str) -> dict:
+    """The run of this DAG run, STARTED, with one pod registered per rank.
+
+    ``params["run_id"]`` names it (runs created through the API); without it (a trigger from
+    the Airflow UI's form) the run is created from the other params, attached to this DAG run.
+    """
+    run_id = params.get("run_id")
+    if run_id is None:
+        fields = {k: params[k] for k in RUN_FIELDS if params.get(k) is not None}
+        if "name" not in fields:
+            raise ValueError("give either run_id (conf) or a run name in the trigger form")
+        run = client.create_run(**fields, job_id=dag_run_id)
+    else:
+        run = client.get_run(int(run_id))
+    if RunState(run["state"]).terminal:
+        raise RuntimeError(f"run {run['id']} is already {run['state']}")
+    warnings = [BANDWIDTH_WARNING] if backend == "local" and run.get("max_bandwidth") else []
+    run = client.update_run(
+        run["id"], state="STARTED", job_metadata={"backend": backend, "warnings": warnings}
+    )
+    for rank in range(run["num_workers"]):
+        client.put_pod(
+            pod_name(run, rank),
+            run_id=run["id"],
+            rank=rank,
+            phase="Pending",
+            labels=pod_labels(run, rank),
+        )
+    return run
+
+
+def deploy_local(
+    client: ApiClient, run: dict, api_url: str, echo: Callable[[str], None] | None = print
+) -> dict:
+    """Run all ranks here; records the reason in the run's job metadata when they fail."""
+    token = client.issue_worker_token(run["id"])
+    launcher = LocalLauncher(
+        run, ApiClient(api_url, token=token), worker_token=token, api_url=api_url, echo=echo
+    )
+    try:
+        codes = launcher.launch()
+    except Exception as exc:
+        _record_failure(client, run["id"], str(exc))
+        raise
+    return {"run_id": run["id"], "exit_codes": codes}
+
+
+def _record_failure(client: ApiClient, run_id: int, reason: str) -> None:
+    try:
+        client.update_run(run_id, job_metadata={"failure": reason[:4000]})
+    except ApiError as exc:
+        log.warning("mlbench: could not record the failure of run %s: %s", run_id, exc)
+
+
+def finalize(client: ApiClient, run_id: int | None, deployed: bool) -> dict | None:
+    """End the run: FINISHED when its workers completed, else FAILED with the reason.
+    A run already ended (stopped by a user: CANCELLED) is left as it is."""
+    if run_id is None:
+        log.warning("mlbench: no run to finalize (prepare failed before creating one)")
+        return None
+    run = client.get_run(run_id)
+    if RunState(run["state"]).terminal:
+        return run
+    if deployed:
+        return client.update_run(run_id, state="FINISHED")
+    reason = (run.get("job_metadata") or {}).get("failure") or "the workers did not complete"
+    for pod in client.get_pods(run_id=run_id):
+        if pod["phase"] in ("Pending", "Running"):
+            client.put_pod(pod["name"], phase="Failed")
+    return client.update_run(run_id, state="FAILED", job_metadata={"failure": reason})

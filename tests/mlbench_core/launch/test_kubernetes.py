@@ -1,0 +1,129 @@
+"""What the kubernetes backend would send, rendered by the real KubernetesPodOperator and
+validated strictly against the Kubernetes schemas (no cluster here)."""
+
+from __future__ import annotations
+
+import kubernetes_validate
+import pytest
+from kubernetes.client import ApiClient
+
+from mlbench_core.launch import kubernetes as k8s
+from mlbench_core.launch.local import local_command
+from mlbench_core.launch.workers import worker_command
+from mlbench_core.settings import Settings
+
+K8S_VERSION = "1.31.0"
+RUNS = [
+    {"id": 1, "name": "digits-2w", "benchmark": "digits", "num_workers": 2, "num_cpus": 1},
+    {
+        "id": 2,
+        "name": "r" * 63,
+        "benchmark": "1a",
+        "num_workers": 4,
+        "num_cpus": 0.5,
+        "max_bandwidth": 250.5,
+        "light_target": True,
+    },
+    {
+        "id": 3,
+        "name": "gpu",
+        "benchmark": "1a",
+        "num_workers": 2,
+        "num_cpus": 4,
+        "gpu_enabled": True,
+        "backend": "nccl",
+    },
+    {
+        "id": 4,
+        "name": "custom",
+        "benchmark": None,
+        "image_name": "me/bench:1.0",
+        "custom_image_command": "python train.py --fast",
+        "num_workers": 3,
+        "num_cpus": 2,
+    },
+]
+
+
+def render(run: dict, settings: Settings) -> list[dict]:
+    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+
+    pods = []
+    for kwargs in k8s.pod_kwargs(run, settings):
+        operator = KubernetesPodOperator(
+            task_id="workers", namespace=settings.namespace, **k8s.POD_DEFAULTS, **kwargs
+        )
+        pod = operator.build_pod_request_obj(dry_run=True)
+        pods.append(ApiClient().sanitize_for_serialization(pod))
+    return pods
+
+
+@pytest.mark.parametrize("run", RUNS, ids=lambda r: r["name"][:10])
+def test_every_manifest_is_valid_in_strict_mode(run):
+    settings = Settings(namespace="bench", image_registry="registry.local/mlbench")
+    manifests = [
+        *render(run, settings),
+        k8s.service_manifest(run, settings),
+        k8s.secret_manifest(run, "mlbw_1_x", settings),
+    ]
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, K8S_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("run", RUNS, ids=lambda r: r["name"][:10])
+def test_pods_are_what_the_design_says(run):
+    settings = Settings(namespace="bench", image_registry="registry.local/mlbench")
+    pods = render(run, settings)
+    assert len(pods) == run["num_workers"]
+    service = k8s.service_name(run)
+    for rank, pod in enumerate(pods):
+        container = pod["spec"]["containers"][0]
+        env = {e["name"]: e for e in container["env"]}
+        assert pod["metadata"]["name"] == pod["spec"]["hostname"]
+        assert len(pod["metadata"]["name"]) <= 63
+        assert pod["spec"]["subdomain"] == service
+        assert env["MASTER_ADDR"]["value"] == f"{pods[0]['spec']['hostname']}.{service}"
+        assert env["RANK"]["value"] == str(rank)
+        assert env["WORLD_SIZE"]["value"] == str(run["num_workers"])
+        assert env["MLBENCH_API_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == k8s.secret_name(run)
+        assert "value" not in env["MLBENCH_API_TOKEN"]
+        labels = pod["metadata"]["labels"]
+        assert (labels["app"], labels["component"], labels["run"]) == (
+            "mlbench",
+            "worker",
+            str(run["id"]),
+        )
+        limits = container["resources"]["limits"]
+        assert container["resources"]["requests"] == limits
+        assert limits["cpu"] == f"{int(run['num_cpus'] * 1000)}m"
+        assert ("nvidia.com/gpu" in limits) is bool(run.get("gpu_enabled"))
+        annotations = pod["metadata"].get("annotations") or {}
+        if run.get("max_bandwidth"):
+            assert annotations["kubernetes.io/egress-bandwidth"] == "251M"
+            assert annotations["kubernetes.io/ingress-bandwidth"] == "251M"
+        else:
+            assert not any("bandwidth" in key for key in annotations)
+        assert pod["spec"]["restartPolicy"] == "Never"
+
+
+def test_pod_command_is_exactly_the_local_one():
+    run = RUNS[1]
+    pod = render(run, Settings())[0]
+    container = pod["spec"]["containers"][0]
+    assert container["command"] + container["args"] == worker_command(run)
+    assert local_command(run)[1:] == container["args"]
+    assert container["command"] == ["python"]
+    assert container["args"][:2] == ["-m", "mlbench_core.worker"]
+
+
+def test_custom_image_runs_its_command():
+    pod = render(RUNS[3], Settings())[0]
+    container = pod["spec"]["containers"][0]
+    assert container["image"] == "me/bench:1.0"
+    assert container["command"] + container["args"] == ["/bin/sh", "-c", "python train.py --fast"]
+
+
+def test_service_is_headless_and_selects_the_runs_workers():
+    service = k8s.service_manifest(RUNS[0], Settings())
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["selector"] == {"app": "mlbench", "component": "worker", "run": "1"}
