@@ -102,12 +102,16 @@ def _record_failure(client: ApiClient, run_id: int, reason: str) -> None:
         log.warning("mlbench: could not record the failure of run %s: %s", run_id, exc)
 
 
+class RunFailed(RuntimeError):
+    """The run ended FAILED: raised by :func:`finalize` so that the DAG run fails too."""
+
+
 def finalize(client: ApiClient, run_id: int | None, deployed: bool) -> dict | None:
-    """End the run: FINISHED when its workers completed, else FAILED with the reason.
-    A run already ended (stopped by a user: CANCELLED) is left as it is."""
+    """End the run: FINISHED when its workers completed, else FAILED with the reason (and
+    :class:`RunFailed`, so Airflow marks the DAG run failed and its alerting fires). A run
+    already ended (stopped by a user: CANCELLED) is left as it is."""
     if run_id is None:
-        log.warning("mlbench: no run to finalize (prepare failed before creating one)")
-        return None
+        raise RunFailed("no run to finalize: prepare failed before it had a run")
     run = client.get_run(run_id)
     if RunState(run["state"]).terminal:
         return run
@@ -117,4 +121,5 @@ def finalize(client: ApiClient, run_id: int | None, deployed: bool) -> dict | No
     for pod in client.get_pods(run_id=run_id):
         if pod["phase"] in ("Pending", "Running"):
             client.put_pod(pod["name"], phase="Failed")
-    return client.update_run(run_id, state="FAILED", job_metadata={"failure": reason})
+    client.update_run(run_id, state="FAILED", job_metadata={"failure": reason})
+    raise RunFailed(f"run {run_id} FAILED: {reason}")

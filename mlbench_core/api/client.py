@@ -300,8 +300,12 @@ class ApiClient:
         backend: str = "gloo",
         gpu_enabled: bool = False,
         light_target: bool = False,
+        job_id: str | None = None,
     ) -> dict[str, Any]:
-        """Create a run (INITIALIZED) and trigger its DAG run; 409 if the name is taken."""
+        """Create a run (INITIALIZED) and trigger its DAG run; 409 if the name is taken.
+
+        With ``job_id`` (an existing ``mlbench_run`` DAG run) nothing is triggered.
+        """
         data = {
             "name": name,
             "num_workers": num_workers,
@@ -313,6 +317,7 @@ class ApiClient:
             "backend": str(backend),
             "gpu_enabled": gpu_enabled,
             "light_target": light_target,
+            "job_id": job_id,
         }
         return self._json("POST", "/runs", json={k: v for k, v in data.items() if v is not None})
 
@@ -333,6 +338,30 @@ class ApiClient:
         if job_metadata is not None:
             data["job_metadata"] = dict(job_metadata)
         return self._json("PATCH", f"/runs/{run_id}", json=data)
+
+    def put_result(self, run_id: int, result: Mapping[str, Any] | str) -> dict[str, Any]:
+        """Record the run's official result (a worker token may, for its own run)."""
+        body = result if isinstance(result, str) else dict(result)
+        return self._json("PUT", f"/runs/{run_id}/result", json={"result": body})
+
+    def post_logs(self, run_id: int, lines: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+        """Append output lines (``rank``, ``stream`` stdout/stderr, ``line``, optional
+        ``date``) to the run's log, in order; returns ``{"lines": [], "next": last id}``."""
+        items = []
+        for line in lines:
+            item = dict(line)
+            if item.get("date") is not None:
+                item["date"] = iso_date(item["date"])
+            items.append(item)
+        return self._json("POST", f"/runs/{run_id}/logs", json={"lines": items})
+
+    def get_logs(
+        self, run_id: int, rank: int | None = None, after: int = 0, limit: int = 1000
+    ) -> dict[str, Any]:
+        """Log lines with ids after ``after``, oldest first: ``{"lines": [...], "next": id}``;
+        pass ``next`` as ``after`` to resume."""
+        params = {"rank": rank, "after": after, "limit": limit}
+        return self._json("GET", f"/runs/{run_id}/logs", params=params)
 
     def issue_worker_token(self, run_id: int) -> str:
         """A new worker token of the run (replacing any earlier one)."""

@@ -30,6 +30,7 @@ class BenchmarkSpec(BaseModel):
     light_goal: Goal | None
     backends: tuple[str, ...] = ("gloo", "nccl")
     gpu: bool = True
+    epochs: int | None = None  # at most this many epochs (None: the implementation decides)
 
 
 REGISTRY: dict[str, BenchmarkSpec] = {
@@ -70,6 +71,18 @@ REGISTRY: dict[str, BenchmarkSpec] = {
             dataset="wikitext2",
             goal=Goal(metric="val_perplexity", target=70.0, higher_is_better=False),
             light_goal=Goal(metric="val_perplexity", target=90.0, higher_is_better=False),
+        ),
+        BenchmarkSpec(
+            id="digits",
+            title="Demo: MLP on scikit-learn digits",
+            task="image classification",
+            model="mlp",
+            dataset="sklearn-digits",
+            goal=Goal(metric="val_accuracy", target=95.0),
+            light_goal=Goal(metric="val_accuracy", target=90.0),
+            backends=("gloo",),
+            gpu=False,
+            epochs=30,
         ),
     )
 }

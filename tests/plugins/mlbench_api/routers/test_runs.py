@@ -221,8 +221,13 @@ def test_delete_stops_the_run_and_removes_its_data_only(api, airflow_api, make_r
 
 
 def test_benchmarks_lists_the_registry(api):
-    ids = [b["id"] for b in api.get("/api/benchmarks/").json()]
-    assert ids == ["0a", "1a", "2a", "3a"]
+    from mlbench_core.benchmarks import REGISTRY
+
+    benchmarks = api.get("/api/benchmarks/").json()
+    assert [b["id"] for b in benchmarks] == list(REGISTRY)
+    assert {"0a", "1a", "2a", "3a", "digits"} <= set(REGISTRY)
+    digits = next(b for b in benchmarks if b["id"] == "digits")
+    assert digits["goal"] == {"metric": "val_accuracy", "target": 95.0, "higher_is_better": True}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,107 @@
+"""Whole runs of mlbench_run through ``dag.test()``: real workers (torch.distributed gloo
+across processes) reporting to the real API served on loopback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mlbench_core.api import ApiClient
+from tests.support.environment import ADMIN, REPO
+
+
+@pytest.fixture
+def dag_env(live_server, store, settings_env, monkeypatch):  # noqa: ANN001, ANN201
+    """The DAG reaches the API through its Airflow connection, as the admin user."""
+    host, port = live_server.removeprefix("http://").split(":")
+    connection = {
+        "conn_type": "http",
+        "host": host,
+        "port": int(port),
+        "schema": "http",
+        "login": ADMIN[0],
+        "password": ADMIN[1],
+        "extra": {"path": "/mlbench"},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_MLBENCH_API", json.dumps(connection))
+    settings_env.setenv("MLBENCH_BACKEND", "local")
+    return f"{live_server}/mlbench"
+
+
+@pytest.fixture
+def client(dag_env, admin_token) -> ApiClient:  # noqa: ANN001
+    return ApiClient(dag_env, token=admin_token)
+
+
+def load_dag():  # noqa: ANN201
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO / "dags" / "mlbench_run.py"))
+    assert bag.import_errors == {}
+    return bag.dags["mlbench_run"]
+
+
+def test_two_workers_reach_the_demo_target(client):
+    run = client.create_run("digits-e2e", 2, benchmark="digits", job_id="external-dag-run")
+    dag_run = load_dag().test(run_conf={"run_id": run["id"]})
+    assert dag_run.state == "success"
+
+    done = client.get_run(run["id"])
+    assert done["state"] == "FINISHED", done["job_metadata"]
+    result = done["result"]
+    assert result["reached"] is True and result["time_to_target_s"] > 0
+    assert set(result["split"]) >= {"compute_s", "communication_s", "data_loading_s"}
+    series = client.get_run_metrics(run["id"])
+    assert series["val_accuracy"][-1]["value"] >= 95.0
+    assert "train_loss" in series
+    pods = client.get_pods(run_id=run["id"])
+    assert [(p["rank"], p["phase"]) for p in pods] == [(0, "Succeeded"), (1, "Succeeded")]
+    for pod in pods:
+        usage = client.get_pod_metrics(pod["name"])
+        assert "container_cpu_usage_seconds_total" in usage
+        assert "container_memory_usage_bytes" in usage
+    lines = client.get_logs(run["id"], limit=10_000)["lines"]
+    assert {line["rank"] for line in lines} == {0, 1}
+
+
+def test_a_run_triggered_from_the_form_creates_its_run(client):
+    params = {
+        "name": "from-the-form",
+        "benchmark": "digits",
+        "num_workers": 1,
+        "light_target": True,
+        "max_bandwidth": 100,
+    }
+    dag_run = load_dag().test(run_conf=params)
+    assert dag_run.state == "success"
+    run = next(r for r in client.get_runs() if r["name"] == "from-the-form")
+    assert run["state"] == "FINISHED" and run["job_id"] == dag_run.run_id
+    assert run["light_target"] is True
+    assert "not enforced" in run["job_metadata"]["warnings"][0]
+
+
+def test_failing_workers_end_the_run_failed_with_the_reason(client):
+    run = client.create_run("no-impl", 2, benchmark="2a", job_id="external-dag-run")
+    dag_run = load_dag().test(run_conf={"run_id": run["id"]})
+    assert dag_run.state == "failed"
+    done = client.get_run(run["id"])
+    assert done["state"] == "FAILED"
+    assert "exited with code" in done["job_metadata"]["failure"]
+    assert {p["phase"] for p in client.get_pods(run_id=run["id"])} == {"Failed"}
+
+
+def test_bad_form_input_is_refused_at_trigger_naming_the_field(client):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError, match="param name"):
+        load_dag().test(run_conf={"name": "Bad_Name", "benchmark": "digits"})
+    with pytest.raises(ParamValidationError, match="param num_workers"):
+        load_dag().test(run_conf={"name": "ok", "num_workers": 0})
+    assert client.get_runs() == []
+
+
+def test_form_without_a_name_fails_with_a_clear_reason(client):
+    dag_run = load_dag().test(run_conf={"benchmark": "digits"})
+    assert dag_run.state == "failed"
+    assert client.get_runs() == []
