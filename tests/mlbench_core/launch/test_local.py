@@ -1,0 +1,118 @@
+"""The local backend with real worker processes and the real API: supervision, failure,
+cancellation, pod phases and logs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import psutil
+import pytest
+
+from mlbench_core.api import ApiClient
+from mlbench_core.launch.local import LocalLauncher, WorkersFailed, cpu_plan
+
+
+def test_cpu_plan_gives_blocks_and_wraps():
+    assert cpu_plan(2, 1, [0, 1]) == [[0], [1]]
+    assert cpu_plan(2, 2, [0, 1, 2, 3]) == [[0, 1], [2, 3]]
+    assert cpu_plan(3, 1, [0, 1]) == [[0], [1], [0]]
+    assert cpu_plan(1, 4, [0, 1]) == [[0, 1]]
+
+
+@pytest.fixture
+def api_url(live_server, store) -> str:  # noqa: ANN001
+    return f"{live_server}/mlbench"
+
+
+@pytest.fixture
+def admin(api_url, admin_token) -> ApiClient:  # noqa: ANN001
+    return ApiClient(api_url, token=admin_token)
+
+
+def launcher_for(admin: ApiClient, api_url: str, name: str, benchmark: str = "digits"):  # noqa: ANN201
+    run = admin.create_run(name, 2, benchmark=benchmark, job_id="test")
+    token = admin.issue_worker_token(run["id"])
+    return run, LocalLauncher(
+        run,
+        ApiClient(api_url, token=token),
+        worker_token=token,
+        api_url=api_url,
+        grace=3.0,
+        echo=None,
+    )
+
+
+def wait_started(launcher: LocalLauncher, n: int = 2, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while len(launcher.processes) < n:
+        assert time.monotonic() < deadline, "ranks did not start"
+        time.sleep(0.05)
+
+
+def assert_all_gone(launcher: LocalLauncher) -> None:
+    for process in launcher.processes:
+        assert process.returncode is not None
+        assert (
+            not psutil.pid_exists(process.pid) or psutil.Process(process.pid).status() == "zombie"
+        )
+
+
+def test_a_run_completes_and_records_phases_and_logs(admin, api_url):
+    run, launcher = launcher_for(admin, api_url, "ok")
+    assert launcher.launch() == [0, 0]
+    assert [p["phase"] for p in admin.get_pods(run_id=run["id"])] == ["Succeeded", "Succeeded"]
+    lines = admin.get_logs(run["id"], limit=10_000)["lines"]
+    assert {line["rank"] for line in lines} == {0, 1}
+    assert admin.get_run(run["id"])["result"]["reached"] is True
+
+
+def test_a_killed_rank_stops_the_others_quickly(admin, api_url):
+    run, launcher = launcher_for(admin, api_url, "killed")
+    outcome: dict = {}
+
+    def launch() -> None:
+        try:
+            launcher.launch()
+        except WorkersFailed as exc:
+            outcome["error"] = exc
+        outcome["at"] = time.monotonic()
+
+    thread = threading.Thread(target=launch)
+    thread.start()
+    wait_started(launcher)
+    killed_at = time.monotonic()
+    os.kill(launcher.processes[1].pid, signal.SIGKILL)
+    thread.join(60)
+    assert not thread.is_alive(), "the launcher hung"
+    assert "rank 1 exited with code -9" in str(outcome["error"])
+    assert outcome["at"] - killed_at < launcher.grace + 5
+    assert_all_gone(launcher)
+    phases = {p["rank"]: p["phase"] for p in admin.get_pods(run_id=run["id"])}
+    assert phases[1] == "Failed"
+
+
+def test_a_worker_that_fails_is_reported_with_its_stderr(admin, api_url):
+    _run, launcher = launcher_for(admin, api_url, "no-impl", benchmark="3a")
+    with pytest.raises(WorkersFailed, match="has no implementation yet"):
+        launcher.launch()
+    assert_all_gone(launcher)
+
+
+def test_sigterm_of_the_task_stops_every_rank(admin, api_url):
+    _run, launcher = launcher_for(admin, api_url, "cancelled")
+
+    def terminate_when_started() -> None:
+        wait_started(launcher)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=terminate_when_started)
+    killer.start()
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(WorkersFailed, match="cancelled by signal 15"):
+        launcher.launch()  # in the main thread, where Airflow's task runs it
+    killer.join()
+    assert signal.getsignal(signal.SIGTERM) is previous
+    assert_all_gone(launcher)
