@@ -28,11 +28,12 @@ test: install
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# The embedded stack (Airflow with SQLite, local worker processes, API and dashboard on
+# 127.0.0.1) and one real distributed run of the demo benchmark, followed live.
 demo: install
-	@echo "make demo: the embedded stack and a real run arrive with the mlbench_run DAG and the"
-	@echo "worker runtime (issue 3). What runs today: 'make test', and the API inside Airflow's"
-	@echo "api-server (see README.md, 'Running the API')."
-	@exit 1
+	$(VENV)/bin/mlbench up
+	$(VENV)/bin/mlbench run demo-$$(date +%Y%m%d-%H%M%S) --benchmark digits --workers 2 --follow
+	@$(VENV)/bin/mlbench up
 
 bench-ingest: install
 	$(PY) -m bench.ingest

@@ -1,0 +1,183 @@
+"""What every command shares: errors, the console, the API client (URL and login), and
+turning values into short text."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from rich.console import Console
+
+from mlbench_core.api import ApiClient
+from mlbench_core.settings import AuthMode, Settings
+from mlbench_core.stack import Stack
+from mlbench_core.stack_env import ADMIN_USER, StackPaths, api_root, load_credentials
+
+EXIT_OK = 0
+EXIT_ERROR = 1  # the command failed: no stack, unknown run, server error, run not FINISHED
+EXIT_USAGE = 2  # the command's input was refused: bad arguments, or by the API (400/409/422)
+
+NOT_RUNNING = "the mlbench stack is not running: run `mlbench up`"
+
+
+class CliError(Exception):
+    """An error the CLI reports as one line on stderr, exiting with ``code``."""
+
+    def __init__(self, message: str, code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def one_line(text: object) -> str:
+    """``text`` with all whitespace runs (newlines included) collapsed to single spaces."""
+    return " ".join(str(text).split())
+
+
+def error(message: str) -> None:
+    """Print one error line on stderr (plain, so that nothing wraps it)."""
+    print(f"mlbench: error: {one_line(message)}", file=sys.stderr, flush=True)
+
+
+def console() -> Console:
+    """The console of standard output (looked up at each write, so capture works)."""
+    return Console(highlight=False, soft_wrap=True)
+
+
+# -- the API ---------------------------------------------------------------------------------
+
+
+def api_url(settings: Settings) -> str:
+    """Where the API is: MLBENCH_API_URL when set, else the running stack's (stack.json),
+    else the embedded stack's on MLBENCH_PORT."""
+    if "api_url" in settings.model_fields_set:
+        return settings.api_url
+    state = Stack(settings).read_state()
+    if state and isinstance(state.get("api_url"), str):
+        return state["api_url"]
+    return f"{api_root(settings)}/mlbench"
+
+
+def airflow_root(url: str) -> str:
+    """The api-server's root from the mlbench API URL (``.../mlbench`` or ``.../mlbench/api``)."""
+    root = url.strip().rstrip("/")
+    for suffix in ("/api", "/mlbench"):
+        if root.endswith(suffix):
+            root = root[: -len(suffix)]
+    return root
+
+
+def login(settings: Settings, url: str) -> str:
+    """A JWT of the stack's admin (password from ``<home>/credentials.json``)."""
+    home = StackPaths(settings.home).credentials
+    try:
+        credentials = load_credentials(settings.home)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if credentials is None:
+        raise CliError(f"{NOT_RUNNING} (no credentials in {home}; or set MLBENCH_API_TOKEN)")
+    root = airflow_root(url)
+    try:
+        answer = requests.post(
+            f"{root}/auth/token",
+            json={"username": ADMIN_USER, "password": credentials.admin_password},
+            timeout=30,
+        )
+    except requests.RequestException:
+        raise CliError(f"{NOT_RUNNING} (no answer from {root})") from None
+    if answer.status_code in (401, 403):
+        raise CliError(
+            f"{root} refused the admin login with the password of {home}: is that its stack?"
+        )
+    try:
+        answer.raise_for_status()
+        return str(answer.json()["access_token"])
+    except (requests.RequestException, ValueError, KeyError):
+        status = answer.status_code
+        raise CliError(f"the admin login at {root}/auth/token failed ({status})") from None
+
+
+def connect(settings: Settings) -> ApiClient:
+    """An API client, authenticated as the settings say (token, stack admin, or none)."""
+    url = api_url(settings)
+    if settings.auth is AuthMode.NONE:
+        token = None
+    elif settings.api_token:
+        token = settings.api_token
+    else:
+        token = login(settings, url)
+    try:
+        return ApiClient(url, token=token)
+    except ValueError as exc:
+        raise CliError(f"MLBENCH_API_URL: {exc}", EXIT_USAGE) from None
+
+
+def find_run(client: ApiClient, name: str) -> dict[str, Any]:
+    """The run called ``name``; CliError when there is none."""
+    for run in client.get_runs():
+        if run.get("name") == name:
+            return run
+    raise CliError(f"no run named {name!r} (`mlbench status` lists the runs)")
+
+
+# -- text ------------------------------------------------------------------------------------
+
+
+def parse_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def show_date(value: str | None) -> str:
+    """An API date in local time, to the second ('-' when there is none)."""
+    parsed = parse_date(value)
+    return parsed.astimezone().strftime("%Y-%m-%d %H:%M:%S") if parsed else "-"
+
+
+def show_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def run_duration(run: dict[str, Any], now: datetime | None = None) -> float | None:
+    """Seconds from start to end (to now while it goes); None before it started."""
+    started = parse_date(run.get("started_at"))
+    if started is None:
+        return None
+    finished = parse_date(run.get("finished_at")) or now or datetime.now(UTC)
+    return max(0.0, (finished - started).total_seconds())
+
+
+def show_number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int) or value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e6 else f"{value:.4f}".rstrip("0")
+
+
+STATE_STYLE = {
+    "INITIALIZED": "cyan",
+    "STARTED": "blue",
+    "FINISHED": "green",
+    "FAILED": "red",
+    "CANCELLED": "yellow",
+}
+
+
+def show_state(state: str) -> str:
+    style = STATE_STYLE.get(state)
+    return f"[{style}]{state}[/]" if style else state

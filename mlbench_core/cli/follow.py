@@ -1,0 +1,206 @@
+"""``mlbench run --follow``: the run's state, epochs and latest metrics until it ends.
+
+Progress comes from the run's metrics: the ``epoch`` series (the epoch reached) against
+``job_metadata["epochs"]`` (the planned number, when the DAG records it), and the latest
+value of ``train_loss`` and of every ``val_*`` series (other series when there are none).
+On a terminal the view is a live panel; elsewhere (logs, CI) one line per change.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mlbench_core.api import ApiClient, ApiUnavailable, ServerError
+from mlbench_core.cli.common import CliError, one_line, parse_date, show_number, show_state
+
+TERMINAL = ("FINISHED", "FAILED", "CANCELLED")
+POLL_S = 1.0  # between two looks at the run
+RETRY_FOR_S = 30.0  # how long the API may be unreachable before following gives up
+LOOKBACK = timedelta(seconds=60)  # metrics batches may arrive late: look back this far
+MAX_SHOWN = 6
+
+
+class Snapshot:
+    """What is known of the run: its latest state and the latest value of each series."""
+
+    def __init__(self, run: dict[str, Any]) -> None:
+        self.run = run
+        self.latest: dict[str, tuple[datetime, float]] = {}
+
+    @property
+    def newest(self) -> datetime | None:
+        return max((date for date, _ in self.latest.values()), default=None)
+
+    def add(self, series: dict[str, list[dict[str, Any]]]) -> bool:
+        """Take in fetched points; whether a shown value changed."""
+        changed = False
+        for name, points in series.items():
+            for point in points:
+                date = parse_date(point.get("date"))
+                if date is None:
+                    continue
+                known = self.latest.get(name)
+                if known is None or date > known[0]:
+                    changed = changed or known is None or known[1] != point["value"]
+                    self.latest[name] = (date, float(point["value"]))
+        return changed
+
+    @property
+    def epoch(self) -> float | None:
+        known = self.latest.get("epoch")
+        return known[1] if known else None
+
+    @property
+    def epochs(self) -> int | None:
+        planned = (self.run.get("job_metadata") or {}).get("epochs")
+        try:
+            return int(planned) if planned else None
+        except (TypeError, ValueError):
+            return None
+
+    def shown(self) -> list[tuple[str, float]]:
+        """The series to show, with their latest values."""
+        names = sorted(self.latest)
+        chosen = [n for n in names if n == "train_loss" or n.startswith("val_")]
+        if not chosen:
+            chosen = [n for n in names if n != "epoch"]
+        return [(name, self.latest[name][1]) for name in chosen[:MAX_SHOWN]]
+
+    def line(self) -> str:
+        """The snapshot as one plain line."""
+        parts = [f"{self.run['name']}: {self.run['state']}"]
+        if self.epoch is not None:
+            total = f"/{self.epochs}" if self.epochs else ""
+            parts.append(f"epoch {show_number(self.epoch)}{total}")
+        parts += [f"{name}={show_number(value)}" for name, value in self.shown()]
+        return "  ".join(parts)
+
+
+class _LiveView:
+    """The terminal view: a progress bar of epochs, the state and a table of metrics."""
+
+    def __init__(self, out: Console, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=out,
+        )
+        self.task = self.progress.add_task("epochs", total=None)
+        self.live = Live(self.render(), console=out, refresh_per_second=4)
+
+    def render(self) -> Group:
+        snapshot = self.snapshot
+        self.progress.update(
+            self.task,
+            completed=snapshot.epoch or 0,
+            total=snapshot.epochs,
+            description=f"{escape(snapshot.run['name'])} {show_state(snapshot.run['state'])}",
+        )
+        metrics = Table(show_header=False, box=None, padding=(0, 2))
+        for name, value in snapshot.shown():
+            metrics.add_row(escape(name), show_number(value))
+        return Group(self.progress, metrics)
+
+    def update(self) -> None:
+        self.live.update(self.render())
+
+
+def follow(client: ApiClient, run: dict[str, Any], out: Console) -> dict[str, Any]:
+    """Show the run's progress until it ends; returns the run as it ended.
+
+    Ctrl-C stops following (the run goes on) and raises ``KeyboardInterrupt``.
+    """
+    snapshot = Snapshot(run)
+    view = _LiveView(out, snapshot) if out.is_terminal else None
+    last_line = ""
+    if view:
+        view.live.start()
+    try:
+        failing_since: float | None = None
+        while True:
+            try:
+                snapshot.run = client.get_run(run["id"])
+                newest = snapshot.newest
+                series = client.get_run_metrics(
+                    run["id"], since=newest - LOOKBACK if newest else None, last_n=1
+                )
+                failing_since = None
+            except (ApiUnavailable, ServerError) as exc:
+                now = time.monotonic()
+                failing_since = failing_since or now
+                if now - failing_since > RETRY_FOR_S:
+                    raise CliError(f"lost the API while following the run: {exc}") from None
+                time.sleep(POLL_S)
+                continue
+            snapshot.add(series)
+            if view:
+                view.update()
+            else:
+                line = snapshot.line()
+                if line != last_line:
+                    out.print(escape(line))
+                    last_line = line
+            if snapshot.run["state"] in TERMINAL:
+                return snapshot.run
+            time.sleep(POLL_S)
+    except KeyboardInterrupt:
+        name = run["name"]
+        raise CliError(
+            f"stopped following run {name}; it goes on (`mlbench status {name}`)", 130
+        ) from None
+    finally:
+        if view:
+            view.live.stop()
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict):
+        rows = []
+        for key, item in value.items():
+            rows += _flatten(item, f"{prefix}.{key}" if prefix else str(key))
+        return rows
+    return [(prefix, value)]
+
+
+def result_table(result: dict[str, Any] | str) -> Table:
+    """A run's result (reached, time_to_target_s, split, ...) as a table."""
+    table = Table(title="result", show_header=False)
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value")
+    if isinstance(result, str):
+        table.add_row("result", escape(result))
+        return table
+    for field, value in _flatten(result):
+        if value is None:
+            shown = "-"
+        else:
+            shown = "yes" if value is True else "no" if value is False else show_number(value)
+        table.add_row(escape(field), escape(shown))
+    return table
+
+
+def failure(run: dict[str, Any], limit: int = 300) -> str:
+    """Why the run failed, as the DAG recorded it (one line, shortened), or ''."""
+    reason = one_line((run.get("job_metadata") or {}).get("failure") or "")
+    return reason if len(reason) <= limit else reason[: limit - 1] + "…"
+
+
+def print_result(run: dict[str, Any], out: Console) -> None:
+    out.print(f"run [bold]{escape(run['name'])}[/] ended {show_state(run['state'])}")
+    if reason := failure(run):
+        out.print(f"failure: {escape(reason)}")
+    if run.get("result") is None:
+        out.print("no result recorded")
+    else:
+        out.print(result_table(run["result"]))
