@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     dag_id: str = "mlbench_run"
     # Set by the launcher for each worker process / pod:
     pod_name: str | None = None
+    # Seconds each worker sleeps per training step: an injected slowdown, to check that the
+    # nightly comparison flags it (and to keep test runs going long enough to stop them).
+    step_delay: float = Field(default=0.0, ge=0)
     # The embedded stack (``mlbench up``):
     port: int = Field(default=8080, ge=1, le=65535)
     dags_folder: Path = Field(default_factory=lambda: REPO / "dags")

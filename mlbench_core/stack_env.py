@@ -201,6 +201,7 @@ def stack_environment(
             "MLBENCH_NAMESPACE": settings.namespace,
             "MLBENCH_IMAGE_REGISTRY": settings.image_registry,
             "MLBENCH_PORT": str(settings.port),
+            "MLBENCH_STEP_DELAY": str(settings.step_delay),
             "MLBENCH_DAGS_FOLDER": str(settings.dags_folder),
             "MLBENCH_PLUGINS_FOLDER": str(settings.plugins_folder),
         }

@@ -91,7 +91,15 @@ def run(
                 device=ctx.device,
             )
         )
-        outcome = train(task, ctx, tracker=PhaseTracker(), writer=writer, run_id=run_id, echo=_say)
+        outcome = train(
+            task,
+            ctx,
+            tracker=PhaseTracker(),
+            writer=writer,
+            run_id=run_id,
+            echo=_say,
+            step_delay=settings.step_delay,
+        )
         if ctx.is_main:
             goal = task.goal
             result = {
@@ -102,6 +110,7 @@ def run(
                 "world_size": ctx.world_size,
                 "seed": seed,
                 "threads": torch.get_num_threads(),
+                "step_delay_s": settings.step_delay,
             }
             _put_result(client, run_id, _finite(result))
         return 0

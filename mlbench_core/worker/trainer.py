@@ -126,6 +126,7 @@ def _train_epoch(
     report: _Reporter,
     window: _Window,
     epoch: int,
+    step_delay: float = 0.0,
 ) -> list[float]:
     """One pass over this rank's partition; this rank's loss sum and sample count."""
     params = [p for p in task.model.parameters() if p.requires_grad]
@@ -144,6 +145,8 @@ def _train_epoch(
             loss.backward()
             average_gradients(params, tracker)
             task.optimizer.step()
+            if step_delay:  # an injected slowdown (MLBENCH_STEP_DELAY), counted as compute
+                time.sleep(step_delay)
         n = float(len(y))
         local = float(loss.detach()) * n
         loss_sum += local
@@ -179,6 +182,7 @@ def train(
     run_id: int | None = None,
     log_every: int = 10,
     echo: Callable[[str], None] = print,
+    step_delay: float = 0.0,
 ) -> dict[str, Any]:
     """Train ``task`` on every rank until rank 0 sees the goal reached or its epochs end.
 
@@ -199,7 +203,7 @@ def train(
     start = time.perf_counter()
     while True:
         epoch += 1
-        train_loss = _train_epoch(task, ctx, tracker, report, window, epoch)
+        train_loss = _train_epoch(task, ctx, tracker, report, window, epoch, step_delay)
         sums = [*_validate(task, ctx, tracker), *train_loss]
         with tracker.phase("communication"):
             metric_sum, loss_sum, count, train_sum, train_n = all_reduce_sum(sums, ctx.device)
