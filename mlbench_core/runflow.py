@@ -11,6 +11,7 @@ import requests
 from mlbench_core.api.client import ApiClient
 from mlbench_core.api.errors import ApiError, raise_for_response
 from mlbench_core.api.schemas import RunState
+from mlbench_core.benchmarks import REGISTRY
 from mlbench_core.launch.local import LocalLauncher
 from mlbench_core.launch.workers import pod_labels, pod_name
 
@@ -65,9 +66,11 @@ def prepare(client: ApiClient, params: dict[str, Any], dag_run_id: str, backend:
     if RunState(run["state"]).terminal:
         raise RuntimeError(f"run {run['id']} is already {run['state']}")
     warnings = [BANDWIDTH_WARNING] if backend == "local" and run.get("max_bandwidth") else []
-    run = client.update_run(
-        run["id"], state="STARTED", job_metadata={"backend": backend, "warnings": warnings}
-    )
+    metadata: dict[str, Any] = {"backend": backend, "warnings": warnings}
+    spec = REGISTRY.get(run.get("benchmark") or "")
+    if spec is not None and spec.epochs:
+        metadata["epochs"] = spec.epochs  # the most it may take: progress bars use it
+    run = client.update_run(run["id"], state="STARTED", job_metadata=metadata)
     for rank in range(run["num_workers"]):
         client.put_pod(
             pod_name(run, rank),

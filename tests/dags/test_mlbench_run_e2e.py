@@ -49,6 +49,7 @@ def test_two_workers_reach_the_demo_target(client):
 
     done = client.get_run(run["id"])
     assert done["state"] == "FINISHED", done["job_metadata"]
+    assert done["job_metadata"]["epochs"] == 30 and done["job_metadata"]["backend"] == "local"
     result = done["result"]
     assert result["reached"] is True and result["time_to_target_s"] > 0
     assert set(result["split"]) >= {"compute_s", "communication_s", "data_loading_s"}
