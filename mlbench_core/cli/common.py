@@ -43,7 +43,10 @@ def error(message: str) -> None:
 
 def console() -> Console:
     """The console of standard output (looked up at each write, so capture works)."""
-    return Console(highlight=False, soft_wrap=True)
+    out = Console(highlight=False, soft_wrap=True)
+    if not out.is_terminal:  # piped or captured: don't squeeze tables into 80 columns
+        out = Console(highlight=False, soft_wrap=True, width=160)
+    return out
 
 
 # -- the API ---------------------------------------------------------------------------------
