@@ -29,25 +29,6 @@ from tests.support.server import free_port
 T0 = datetime(2024, 5, 1, 12, 0, 0)  # naive: UTC
 
 
-@pytest.fixture
-def client(live_server, admin_token, store):
-    """A client of the live API as the Airflow admin, on a clean store."""
-    with ApiClient(f"{live_server}/mlbench", token=admin_token) as api:
-        yield api
-
-
-@pytest.fixture
-def run(client):
-    return client.create_run("run-a", 2, benchmark="1a")
-
-
-@pytest.fixture
-def worker(client, run, live_server):
-    """A client holding the worker token of ``run``."""
-    with ApiClient(f"{live_server}/mlbench", token=client.issue_worker_token(run["id"])) as api:
-        yield api
-
-
 def series_values(points):
     return [p["value"] for p in points]
 

@@ -6,44 +6,27 @@ from datetime import UTC, datetime
 
 import pytest
 
-from mlbench_core.api import ApiClient, Forbidden, NotFound, ValidationFailed
+from mlbench_core.api import Forbidden, NotFound, ValidationFailed
 
 
-@pytest.fixture
-def admin(live_server, admin_token, store):
-    with ApiClient(f"{live_server}/mlbench", token=admin_token) as api:
-        yield api
-
-
-@pytest.fixture
-def run(admin):
-    return admin.create_run("logged", 2, benchmark="digits")
-
-
-@pytest.fixture
-def worker(admin, run, live_server):
-    with ApiClient(f"{live_server}/mlbench", token=admin.issue_worker_token(run["id"])) as api:
-        yield api
-
-
-def test_a_worker_puts_its_runs_result(admin, worker, run):
+def test_a_worker_puts_its_runs_result(client, worker, run):
     result = {"reached": True, "time_to_target_s": 1.5, "split": {"compute_s": 1.0}}
     answer = worker.put_result(run["id"], result)
     assert answer["result"] == result
-    assert admin.get_run(run["id"])["result"] == result
-    assert admin.put_result(run["id"], "failed: no result")["result"] == "failed: no result"
+    assert client.get_run(run["id"])["result"] == result
+    assert client.put_result(run["id"], "failed: no result")["result"] == "failed: no result"
 
 
-def test_put_result_of_another_or_unknown_run_fails(admin, worker, run):
-    other = admin.create_run("other", 1, benchmark="digits")
+def test_put_result_of_another_or_unknown_run_fails(client, worker, run):
+    other = client.create_run("other", 1, benchmark="digits")
     with pytest.raises(Forbidden):
         worker.put_result(other["id"], {"reached": False})
     with pytest.raises(NotFound):
-        admin.put_result(999, {"reached": False})
-    assert admin.get_run(other["id"])["result"] is None
+        client.put_result(999, {"reached": False})
+    assert client.get_run(other["id"])["result"] is None
 
 
-def test_logs_round_trip_in_order_and_resume(admin, worker, run):
+def test_logs_round_trip_in_order_and_resume(client, worker, run):
     stamp = datetime(2024, 5, 1, 12, 0, 0, 250000)  # naive: UTC
     first = worker.post_logs(
         run["id"],
@@ -54,7 +37,7 @@ def test_logs_round_trip_in_order_and_resume(admin, worker, run):
         ],
     )
     assert first["lines"] == []
-    page = admin.get_logs(run["id"])
+    page = client.get_logs(run["id"])
     assert [(x["rank"], x["stream"], x["line"]) for x in page["lines"]] == [
         (0, "stdout", "epoch 1"),
         (1, "stderr", "warning: slow"),
@@ -65,17 +48,17 @@ def test_logs_round_trip_in_order_and_resume(admin, worker, run):
     assert datetime.fromisoformat(page["lines"][1]["date"]) > datetime(2024, 5, 2, tzinfo=UTC)
 
     worker.post_logs(run["id"], [{"rank": 1, "stream": "stdout", "line": "done"}])
-    later = admin.get_logs(run["id"], after=page["next"])
+    later = client.get_logs(run["id"], after=page["next"])
     assert [x["line"] for x in later["lines"]] == ["done"]
-    assert admin.get_logs(run["id"], after=later["next"]) == {"lines": [], "next": later["next"]}
+    assert client.get_logs(run["id"], after=later["next"]) == {"lines": [], "next": later["next"]}
 
-    rank0 = admin.get_logs(run["id"], rank=0, limit=1)
+    rank0 = client.get_logs(run["id"], rank=0, limit=1)
     assert [x["line"] for x in rank0["lines"]] == ["epoch 1"]
-    rest = admin.get_logs(run["id"], rank=0, after=rank0["next"])
+    rest = client.get_logs(run["id"], rank=0, after=rank0["next"])
     assert [x["line"] for x in rest["lines"]] == ["epoch 2"]
 
 
-def test_bad_logs_and_reading_as_a_worker_fail(admin, worker, run):
+def test_bad_logs_and_reading_as_a_worker_fail(client, worker, run):
     with pytest.raises(ValidationFailed, match="stream"):
         worker.post_logs(run["id"], [{"rank": 0, "stream": "stdin", "line": "x"}])
     with pytest.raises(ValidationFailed):
@@ -83,7 +66,7 @@ def test_bad_logs_and_reading_as_a_worker_fail(admin, worker, run):
     with pytest.raises(Forbidden):
         worker.get_logs(run["id"])
     with pytest.raises(NotFound):
-        admin.get_logs(999)
+        client.get_logs(999)
     with pytest.raises(ValidationFailed):
-        admin.get_logs(run["id"], limit=0)
-    assert admin.get_logs(run["id"])["lines"] == []
+        client.get_logs(run["id"], limit=0)
+    assert client.get_logs(run["id"])["lines"] == []

@@ -16,18 +16,6 @@ LOGGER = "mlbench_core.api.writer"
 
 
 @pytest.fixture
-def client(live_server, admin_token, store):
-    """A client of the live API as the Airflow admin, on a clean store."""
-    with ApiClient(f"{live_server}/mlbench", token=admin_token) as api:
-        yield api
-
-
-@pytest.fixture
-def run(client):
-    return client.create_run("run-a", 2, benchmark="1a")
-
-
-@pytest.fixture
 def token(client, run):
     return client.issue_worker_token(run["id"])
 
