@@ -1,21 +1,22 @@
 """Overhead of mlbench against plain PyTorch (a benchmark, not a test).
 
-Usage: ``.venv/bin/python -m bench.overhead [--reps 5] [--rounds 10] [--block-epochs 21]
+Usage: ``.venv/bin/python -m bench.overhead [--reps 7] [--rounds 10] [--block-epochs 21]
 [--startup-reps 4] [--no-write]``; writes ``docs/benchmarks/overhead.md`` and prints it.
 
-1. Training throughput. Two real ranks over gloo (one process each, one thread, pinned to one
-   CPU each as the local launcher pins them) train the digits task with mlbench's loop
-   (``mlbench_core.worker.trainer.train``, posting its metrics through a ``MetricsWriter``,
-   plus the worker's ``ResourceSampler``, to Airflow's real API app served by uvicorn in a
-   thread of this process) and with a plain PyTorch loop on the same task (see
-   ``bench/plain_loop.py``, the rank side). This machine's speed drifts by 10-30 % over
-   seconds, more than the difference to measure, so the loops alternate in blocks of
-   ``--block-epochs`` epochs inside the same two processes, ``--rounds`` rounds after a
-   warm-up round (the order reversed every other round); a block is timed from the end of its
-   first epoch to the end of its last. One measurement of a loop = its timed samples over its
-   timed seconds; ``--reps`` measurements (new processes, a new API run each); medians, min
-   and max, and the ratio of the medians, ours/plain. Alternating with them, as many runs of
-   the plain loop alone with unpinned ranks (as torchrun runs them) show what pinning costs.
+1. Training throughput. Two real ranks over gloo (one process each, one thread) train the
+   digits task with mlbench's loop (``mlbench_core.worker.trainer.train``, posting its
+   metrics through a ``MetricsWriter``, plus the worker's ``ResourceSampler``, to Airflow's
+   real API app served by uvicorn in a thread of this process) and with a plain PyTorch loop
+   on the same task (``bench/plain_loop.py`` is the rank side). This machine's speed drifts
+   by 10-30 % within seconds, more than the difference to measure, so the loops alternate in
+   blocks of ``--block-epochs`` epochs inside the same two processes, ``--rounds`` rounds
+   after a warm-up round (the order reversed every other round); a block is timed from the
+   end of its first epoch to the end of its last. One measurement of a loop = its timed
+   samples over its timed seconds. ``--reps`` measurements (new processes, a new API run
+   each) in each of two configurations, alternating: ranks pinned to one CPU each (all their
+   threads, as the local launcher pins them) and not pinned (as under torchrun). Reported:
+   medians, min and max, and ours/plain as the median of the paired ratios (and the ratio of
+   the medians).
 2. Start-up. Against an embedded stack (``Stack(settings).up()`` with MLBENCH_HOME in a
    temporary folder and a free port), time from invoking ``mlbench run NAME --benchmark
    digits --workers 2`` (the CLI, a new process) to the first training step, against
@@ -109,7 +110,7 @@ def stats(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.5):  # noqa: ANN201
+def wait_until(predicate: Callable[[], Any], timeout: float, what: str, every: float = 0.5):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -130,7 +131,7 @@ def kill_group(process: subprocess.Popen) -> None:
 
 
 def run_ranks(
-    loops: str, pin: bool, args: argparse.Namespace, extra: list[str], workdir: Path, tag: str
+    pin: bool, args: argparse.Namespace, extra: list[str], workdir: Path, tag: str
 ) -> dict[str, list[dict[str, float]]]:
     """Run both ranks of ``bench.plain_loop`` to the end; the timed blocks of each loop.
 
@@ -140,7 +141,7 @@ def run_ranks(
     port = str(free_port())
     out = workdir / f"{tag}.json"
     cpus = sorted(os.sched_getaffinity(0))
-    command = [sys.executable, "-m", "bench.plain_loop", loops, "--rounds", str(args.rounds)]
+    command = [sys.executable, "-m", "bench.plain_loop", "--rounds", str(args.rounds)]
     command += ["--block-epochs", str(args.block_epochs), "--out", str(out), *extra]
     procs: list[subprocess.Popen] = []
     try:
@@ -222,15 +223,18 @@ def api_in_thread() -> Iterator[str]:
 
 
 # name -> (loop, pinned); the third, for information, is the plain loop as torchrun runs it.
+CONFIGS = {"pinned": True, "not pinned": False}  # name -> each rank bound to one CPU
+
+
 def measure_throughput(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
-    """``args.reps`` runs of both loops, pinned, each against a run of the API; and, for
-    information, as many runs of the plain loop alone, not pinned (the two kinds of runs
-    alternate, the order reversed every other time)."""
+    """``args.reps`` measurements of both loops per configuration (pinned or not), each
+    against a run of its own in the API; the configurations alternate, the order reversed
+    every other time."""
     from mlbench_core.api import ApiClient
     from tests.support.environment import ADMIN
 
-    samples: dict[str, list[float]] = {"ours": [], "plain": [], "plain, not pinned": []}
-    block_ratios: list[float] = []
+    samples = {(config, loop): [] for config in CONFIGS for loop in ("ours", "plain")}
+    block_ratios: dict[str, list[float]] = {config: [] for config in CONFIGS}
     with api_in_thread() as root, ForeignCpu() as foreign:
         login = requests.post(
             f"{root}/auth/token", json={"username": ADMIN[0], "password": ADMIN[1]}, timeout=30
@@ -238,45 +242,47 @@ def measure_throughput(args: argparse.Namespace, workdir: Path) -> dict[str, Any
         login.raise_for_status()
         admin = ApiClient(f"{root}/mlbench", token=login.json()["access_token"])
         for rep in range(args.reps):
-            for kind in ("both", "unpinned") if rep % 2 == 0 else ("unpinned", "both"):
-                if kind == "unpinned":
-                    blocks = run_ranks("plain", False, args, [], workdir, f"unpinned-{rep}")
-                    value = throughput(blocks["plain"])
-                    samples["plain, not pinned"].append(value)
-                    print(f"throughput plain, not pinned #{rep + 1}: {value:,.0f}", flush=True)
-                    continue
-                name = f"throughput-{rep}"  # a run of its own, with its pods and worker token
+            for config in sorted(CONFIGS, reverse=rep % 2 == 1):
+                name = f"throughput-{rep}-{'pinned' if CONFIGS[config] else 'free'}"
                 run = admin.create_run(name, WORLD_SIZE, benchmark="digits", job_id=name)
                 for rank in range(WORLD_SIZE):
                     admin.put_pod(f"{name}-w{rank}", run_id=run["id"], rank=rank)
                 token = admin.issue_worker_token(run["id"])
                 extra = ["--api", f"{root}/mlbench", "--token", token]
                 extra += ["--run-id", str(run["id"]), "--pods", name]
-                blocks = run_ranks("both", True, args, extra, workdir, f"both-{rep}")
+                blocks = run_ranks(CONFIGS[config], args, extra, workdir, name)
                 for loop in ("ours", "plain"):
-                    samples[loop].append(throughput(blocks[loop]))
+                    samples[config, loop].append(throughput(blocks[loop]))
                 block_samples = blocks["plain"][0]["samples"]
-                block_ratios += [
+                block_ratios[config] += [
                     (o["samples"] / o["seconds"]) / (p["samples"] / p["seconds"])
                     for o, p in zip(blocks["ours"], blocks["plain"], strict=True)
                 ]
                 print(
-                    f"throughput #{rep + 1}: ours {samples['ours'][-1]:,.0f}, "
-                    f"plain {samples['plain'][-1]:,.0f} samples/s",
+                    f"throughput {config} #{rep + 1}: ours {samples[config, 'ours'][-1]:,.0f}, "
+                    f"plain {samples[config, 'plain'][-1]:,.0f} samples/s",
                     flush=True,
                 )
         admin.close()
-    medians = {name: statistics.median(values) for name, values in samples.items()}
-    return {
-        "samples": samples,
-        "ratio_of_medians": medians["ours"] / medians["plain"],
-        "run_ratios": [o / p for o, p in zip(samples["ours"], samples["plain"], strict=True)],
-        "block_ratios": block_ratios,
+    medians = {key: statistics.median(values) for key, values in samples.items()}
+    results: dict[str, Any] = {
         "block_samples": block_samples,
-        "pinning": medians["plain"] / medians["plain, not pinned"],
+        "pinning": medians["pinned", "plain"] / medians["not pinned", "plain"],
         "foreign_cpu_s": foreign.seconds,
         "wall_s": foreign.wall,
     }
+    for config in CONFIGS:
+        ours, plain = samples[config, "ours"], samples[config, "plain"]
+        run_ratios = [o / p for o, p in zip(ours, plain, strict=True)]
+        results[config] = {
+            "ours": ours,
+            "plain": plain,
+            "run_ratios": run_ratios,
+            "paired": statistics.median(run_ratios),
+            "ratio_of_medians": medians[config, "ours"] / medians[config, "plain"],
+            "block_ratios": block_ratios[config],
+        }
+    return results
 
 
 # -- 2. start-up ---------------------------------------------------------------------------
@@ -319,7 +325,7 @@ class WorkerWatch:
         return max(self.created.values()) if len(self.created) >= WORLD_SIZE else None
 
 
-def first_train_loss(client, run_id: int) -> float:  # noqa: ANN001
+def first_train_loss(client, run_id: int) -> float:
     """Date of the run's first ``train_loss`` point (rank 0, after training step 10)."""
 
     def find() -> float | None:
@@ -332,7 +338,7 @@ def first_train_loss(client, run_id: int) -> float:  # noqa: ANN001
 class Startup:
     """The stack, an admin client and the two kinds of start."""
 
-    def __init__(self, stack, workdir: Path) -> None:  # noqa: ANN001
+    def __init__(self, stack, workdir: Path) -> None:
         from mlbench_core.cli.common import connect
 
         self.stack, self.workdir = stack, workdir
@@ -516,16 +522,11 @@ def verdict(ok: bool) -> str:
 
 def report(tp: dict[str, Any], su: dict[str, Any], meta: dict[str, Any]) -> str:
     args = meta["args"]
-    paired = statistics.median(tp["run_ratios"])
-    ratio_ok = paired >= THROUGHPUT_TARGET
     mlb = [r[FIRST] for r in su["runs"]["mlbench"]]
     tr = [r[FIRST] for r in su["runs"]["torchrun"]]
     diff = statistics.median(mlb) - statistics.median(tr)
     diff_ok = diff <= STARTUP_TARGET_S
-    samples = tp["samples"]
     cores = os.cpu_count() or 1
-    per_block = tp["block_samples"]
-    per_rank_epoch = per_block // (WORLD_SIZE * (args.block_epochs - 1))
     lines = [
         "# Overhead against plain PyTorch",
         "",
@@ -539,65 +540,19 @@ def report(tp: dict[str, Any], su: dict[str, Any], meta: dict[str, Any]) -> str:
         "",
         "| measure | result | target | verdict |",
         "|---|---|---|---|",
-        f"| training throughput, ours/plain (median of the paired ratios) | {paired:.3f}x | "
-        f">= {THROUGHPUT_TARGET}x | {verdict(ratio_ok)} |",
+    ]
+    for config, pinned in CONFIGS.items():
+        paired = tp[config]["paired"]
+        lines.append(
+            f"| training throughput, ours/plain, ranks {config}"
+            f"{' (local launcher)' if pinned else ' (as under torchrun)'} | {paired:.3f}x | "
+            f">= {THROUGHPUT_TARGET}x | {verdict(paired >= THROUGHPUT_TARGET)} |"
+        )
+    lines += [
         f"| start-up to the first training step, mlbench run minus torchrun (medians) | "
         f"{diff:+.2f} s | <= +{STARTUP_TARGET_S:g} s | {verdict(diff_ok)} |",
         "",
-        "## 1. Training throughput",
-        "",
-        "Two ranks over gloo, real processes, one thread each (`OMP_NUM_THREADS=1`, "
-        "`torch.set_num_threads(1)`), each process pinned to one CPU before it starts, as the "
-        "local launcher does; the digits task (batches of 32, "
-        f"{per_rank_epoch} samples a rank and epoch).",
-        "",
-        "- *ours*: `mlbench_core.worker.trainer.train` (goal disabled so that all epochs run) "
-        "with a `MetricsWriter` and each rank's `ResourceSampler` posting to Airflow's real "
-        "API app (our plugin mounted; uvicorn in a thread of the benchmark process, SQLite "
-        "store), and its epoch lines printed, as in production;",
-        "- *plain*: forward, backward, one `dist.all_reduce` of the flattened gradients "
-        "divided by the world size, `optimizer.step()`; after each epoch the same validation "
-        "pass with one `all_reduce` of its sums (both loops do the same work per epoch). "
-        "No tracker, no metrics, no output.",
-        "",
-        "The throughput of this machine drifts by 10-30 % over seconds (shared virtual CPUs), "
-        "more than the difference to measure, so the two loops are interleaved finely: in each "
-        f"of {args.reps} measurements the same two rank processes run {args.rounds} rounds of "
-        f"one block of {args.block_epochs} epochs of each loop (the order reversed every other "
-        "round), after a warm-up round. A block is timed on rank 0 from the end of its first "
-        f"epoch to the end of its last ({args.block_epochs - 1} epochs, {per_block:,} samples "
-        "of both ranks); a measurement of a loop is all its timed samples over all its timed "
-        f"seconds ({args.rounds} blocks, {args.rounds * per_block:,} samples). After each "
-        "block of ours, its metrics are delivered and its sampler stopped (outside the timed "
-        "span), so that none of its background work runs in a plain block.",
-        "",
-        "| loop | median samples/s | min | max |",
-        "|---|---|---|---|",
-        f"| ours | {fmt_stats(samples['ours'], ',.0f')} |",
-        f"| plain | {fmt_stats(samples['plain'], ',.0f')} |",
-        f"| ours/plain of each measurement | {fmt_stats(tp['run_ratios'], '.3f')} |",
-        f"| ours/plain of each pair of blocks ({len(tp['block_ratios'])}) | "
-        f"{fmt_stats(tp['block_ratios'], '.3f')} |",
-        f"| *for information:* plain alone, ranks not pinned | "
-        f"{fmt_stats(samples['plain, not pinned'], ',.0f')} |",
-        "",
-        f"Ours/plain: **{paired:.3f}x**, the median of the {args.reps} paired ratios (target "
-        f">= {THROUGHPUT_TARGET}x): {verdict(ratio_ok)}. The ratio of the two medians is "
-        f"{tp['ratio_of_medians']:.3f}x; the verdict uses the paired one because the two loops "
-        "of a measurement share its processes and minutes, while the speed of the machine "
-        "differs between measurements by more than the overhead (see min and max), so the two "
-        "medians may come from different measurements.",
-        "",
-        f"Pinning a rank's process to one CPU (what the local launcher does for 1 CPU per "
-        f"worker) leaves the plain loop at {tp['pinning']:.2f}x of its throughput when the "
-        "ranks' threads (gloo's included) may use any CPU, as under torchrun (measured in "
-        "separate runs of the plain loop alone, alternating with the others); both compared "
-        "loops are pinned. Other programs on the machine used "
-        f"{tp['foreign_cpu_s']:.1f} CPU-seconds during the {tp['wall_s']:.0f} s of this part "
-        f"({cores} cores).",
-        "",
-        *THROUGHPUT_NOTES,
-        "",
+        *throughput_section(tp, args, cores),
         "## 2. Start-up",
         "",
         "Seconds from invoking the command to the first training step. The worker prints "
@@ -648,22 +603,97 @@ def report(tp: dict[str, Any], su: dict[str, Any], meta: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def throughput_section(tp: dict[str, Any], args: argparse.Namespace, cores: int) -> list[str]:
+    per_block = tp["block_samples"]
+    per_rank_epoch = per_block // (WORLD_SIZE * (args.block_epochs - 1))
+    lines = [
+        "## 1. Training throughput",
+        "",
+        "Two ranks over gloo, real processes, one thread each (`OMP_NUM_THREADS=1`, "
+        "`torch.set_num_threads(1)`); the digits task (batches of 32, "
+        f"{per_rank_epoch} samples a rank and epoch). Two configurations: each rank process "
+        "*pinned* to one CPU before it starts (all its threads, gloo's included), as the local "
+        "launcher does for 1 CPU per worker, and *not pinned*, as under torchrun (or in a "
+        "Kubernetes pod, where a CPU limit is a quota, not a binding).",
+        "",
+        "- *ours*: `mlbench_core.worker.trainer.train` (goal disabled so that all epochs run) "
+        "with a `MetricsWriter` and each rank's `ResourceSampler` posting to Airflow's real "
+        "API app (our plugin mounted; uvicorn in a thread of the benchmark process, SQLite "
+        "store), and its epoch lines printed, as in production;",
+        "- *plain*: forward, backward, one `dist.all_reduce` of the flattened gradients "
+        "divided by the world size, `optimizer.step()`; after each epoch the same validation "
+        "pass with one `all_reduce` of its sums (both loops do the same work per epoch). "
+        "No tracker, no metrics, no output.",
+        "",
+        "This machine's speed drifts by 10-30 % within seconds (seen in 10-epoch timings of "
+        "the plain loop alone), more than the difference to measure, so the two loops are "
+        "interleaved finely: in each measurement the same two rank processes run "
+        f"{args.rounds} rounds of one block of {args.block_epochs} epochs of each loop (the "
+        "order reversed every other round), after a warm-up round. A block is timed on rank 0 "
+        f"from the end of its first epoch to the end of its last ({args.block_epochs - 1} "
+        f"epochs, {per_block:,} samples of both ranks); a measurement of a loop is all its "
+        f"timed samples over all its timed seconds ({args.rounds * per_block:,} samples). "
+        "After each block of ours, its metrics are delivered and its sampler stopped (outside "
+        "the timed span), so that none of its background work runs in a plain block. "
+        f"{args.reps} measurements per configuration, the configurations alternating.",
+        "",
+        "| ranks | loop | median samples/s | min | max |",
+        "|---|---|---|---|---|",
+    ]
+    for config in CONFIGS:
+        result = tp[config]
+        lines += [
+            f"| {config} | ours | {fmt_stats(result['ours'], ',.0f')} |",
+            f"| {config} | plain | {fmt_stats(result['plain'], ',.0f')} |",
+            f"| {config} | ours/plain of each measurement | "
+            f"{fmt_stats(result['run_ratios'], '.3f')} |",
+            f"| {config} | ours/plain of each pair of blocks ({len(result['block_ratios'])}) | "
+            f"{fmt_stats(result['block_ratios'], '.3f')} |",
+        ]
+    lines.append("")
+    for config in CONFIGS:
+        result = tp[config]
+        ok = result["paired"] >= THROUGHPUT_TARGET
+        lines.append(
+            f"- Ranks {config}: ours/plain **{result['paired']:.3f}x**, the median of the "
+            f"{args.reps} paired ratios (target >= {THROUGHPUT_TARGET}x): {verdict(ok)}. "
+            f"Ratio of the two medians: {result['ratio_of_medians']:.3f}x."
+        )
+    lines += [
+        "",
+        "The verdicts use the paired ratios: the two loops of a measurement share its "
+        "processes and minutes, while the machine's speed differs between measurements by "
+        "more than the overhead (see min and max), so the two medians may come from different "
+        f"measurements. Pinning leaves the plain loop at {tp['pinning']:.2f}x of its "
+        "throughput not pinned (ratio of the medians). Other programs on the machine used "
+        f"{tp['foreign_cpu_s']:.1f} CPU-seconds during the {tp['wall_s']:.0f} s of this part "
+        f"({cores} cores).",
+        "",
+        *THROUGHPUT_NOTES,
+        "",
+    ]
+    return lines
+
+
 # Measured by hand, not by this script: its numbers are not from this run.
 THROUGHPUT_NOTES = [
-    "Where ours loses time (an ablation run by hand before this report, not by this script: "
-    "2 ranks under torchrun, not pinned, 301 epochs, no API, 5 rounds, medians, noise about "
-    "+-5 %): plain 42,898 samples/s, ours 38,723 (0.90x, so posting metrics is not the main "
-    "cost). Replacing the `PhaseTracker` phases by no-ops: +3.6 %. No `train_loss` window "
-    "(its 2-float `all_reduce`, an extra collective every 10 steps): +2.3 %. The plain "
-    "averaging instead of `average_gradients`: no measurable change. All three together: "
-    "40,750 (0.95x); the rest (per step: `float(loss)`, `_to()`, window bookkeeping; per "
-    "epoch: the stop-decision broadcast, the epoch line) is within the noise.",
+    "Where ours loses time: an ablation run by hand before this report, not by this script "
+    "(separate runs per loop: 2 ranks under torchrun, not pinned, 301 epochs, no API, 5 runs "
+    "each, medians, noise about +-5 %). Plain 42,898 samples/s, ours 38,723 (0.90x without "
+    "any metrics posting, so posting is not the main cost). Replacing the `PhaseTracker` "
+    "phases by no-ops: +3.6 %. No `train_loss` window (its 2-float `all_reduce`, an extra "
+    "collective every 10 steps): +2.3 %. The plain averaging instead of "
+    "`average_gradients`: no measurable change. All three together: 40,750 (0.95x); the "
+    "rest (per step: `float(loss)`, `_to()`, window bookkeeping; per epoch: the "
+    "stop-decision broadcast, the epoch line) is within the noise.",
     "",
     "What would make ours cheaper (code, not settings: none exposes these): cheaper timing "
     "than three generator-based context managers per step (`data`, `compute`, and "
     "`communication` nested in it); reducing the `train_loss` window at the end of the epoch, "
-    "or carrying it in the gradient buffer, instead of a collective every 10 steps. The "
-    "pinning is not part of the gap (both variants are pinned); its own cost is given above.",
+    "or carrying it in the gradient buffer, instead of a collective every 10 steps. Pinning "
+    "costs more than all of this (see above): the local launcher binds every thread of a "
+    "rank, gloo's included, to one CPU; a CPU quota (cgroup) would bound the same share "
+    "without that.",
 ]
 
 
@@ -755,7 +785,7 @@ def explain(runs: dict[str, list[dict[str, float | None]]], diff: float, ok: boo
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=5, help="throughput measurements per loop")
+    parser.add_argument("--reps", type=int, default=7, help="throughput measurements per config")
     parser.add_argument("--rounds", type=int, default=10, help="timed rounds per measurement")
     parser.add_argument("--block-epochs", type=int, default=21, help="epochs per block (>= 2)")
     parser.add_argument("--startup-reps", type=int, default=4, help="timed start-ups per kind")

@@ -1,8 +1,8 @@
 """The rank side of ``bench.overhead``'s throughput comparison (not a test).
 
-``python -m bench.plain_loop {both,plain} --rounds R --block-epochs B --out FILE [--api URL
---token T --run-id N --pods NAME]``, started once per rank with torchrun-style ``RANK``,
-``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT``.
+``python -m bench.plain_loop --rounds R --block-epochs B --out FILE --api URL --token T
+--run-id N --pods NAME``, started once per rank with torchrun-style ``RANK``, ``WORLD_SIZE``,
+``MASTER_ADDR`` and ``MASTER_PORT``.
 
 Both loops train the digits task (``mlbench_core.benchmarks.digits.build``: same model,
 partition, batch size, optimizer and initial weights):
@@ -18,11 +18,11 @@ partition, batch size, optimizer and initial weights):
   the same validation pass over the same shard with one ``all_reduce`` of its sums (so both
   loops do the same work per epoch). No tracker, no metrics, no output.
 
-With ``both``, the two loops alternate in blocks of ``B`` epochs in the same processes (the
-order reversed every other round), so that both see the same machine at nearly the same time;
-the model simply trains on. Round 0 is warm-up. Before a plain block the writer has delivered
-everything and the sampler is stopped, so no background work of ours runs during it. With
-``plain``, only plain blocks run. Rank 0 times each block from the end of its first epoch to
+The two loops alternate in blocks of ``B`` epochs in the same processes (the order reversed
+every other round), so that both see the same machine at nearly the same time; the model
+simply trains on. Round 0 is warm-up. Before a plain block the writer has delivered
+everything and the sampler is stopped, so no background work of ours runs during it. Rank 0
+times each block from the end of its first epoch to
 the end of its last and writes, per loop, the timed samples (all ranks) and seconds of every
 block as JSON to ``FILE``.
 """
@@ -131,28 +131,24 @@ class Ours:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="The ranks of bench.overhead's comparison.")
-    parser.add_argument("loops", choices=("both", "plain"))
     parser.add_argument("--rounds", type=int, required=True, help="timed rounds (+1 warm-up)")
     parser.add_argument("--block-epochs", type=int, required=True, help="epochs per block")
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--api", help="the mlbench API (with both)")
-    parser.add_argument("--token", help="the run's worker token")
-    parser.add_argument("--run-id", type=int)
-    parser.add_argument("--pods", help="pod names are PODS-w<rank>")
+    parser.add_argument("--api", required=True, help="the mlbench API")
+    parser.add_argument("--token", required=True, help="the run's worker token")
+    parser.add_argument("--run-id", type=int, required=True)
+    parser.add_argument("--pods", required=True, help="pod names are PODS-w<rank>")
     args = parser.parse_args()
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method="env://")
-    ours = None
     try:
         rank, world_size = dist.get_rank(), dist.get_world_size()
         task = digits.build(TaskContext(rank=rank, world_size=world_size))
         task = dataclasses.replace(task, goal=None, epochs=args.block_epochs)
         samples = world_size * len(task.train_loader.y) * (args.block_epochs - 1)
-        loops: dict[str, Callable[[Task, Callable[[int], None]], None]] = {"plain": plain_train}
-        if args.loops == "both":
-            ours = Ours(args)
-            loops["ours"] = ours.train
+        ours = Ours(args)
+        loops = {"ours": ours.train, "plain": plain_train}
         blocks: dict[str, list[dict[str, float]]] = {name: [] for name in loops}
         for round_ in range(args.rounds + 1):
             order = sorted(loops, reverse=round_ % 2 == 1)  # ours, plain / plain, ours
@@ -167,8 +163,7 @@ def main() -> None:
                 if round_ > 0:
                     seconds = marks[args.block_epochs] - marks[1]
                     blocks[name].append({"round": round_, "samples": samples, "seconds": seconds})
-        if ours is not None:
-            ours.close()
+        ours.close()
         if rank == 0:
             result = {"blocks": blocks, "threads": torch.get_num_threads()}
             args.out.write_text(json.dumps(result))
