@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 __all__ = ["PHASES", "PhaseTracker"]
 
@@ -25,6 +24,8 @@ class PhaseTracker:
         self._epochs: list[dict[str, float]] = []
         self._open: list[str] = []
         self._since = 0.0  # when the innermost open phase was last (re)started
+        # One reusable context manager per phase: entered every step, so it stays cheap.
+        self._phases = {name: _Phase(self, name) for name in PHASES}
 
     def _charge(self) -> None:
         now = self._clock()
@@ -34,18 +35,12 @@ class PhaseTracker:
             self._epoch[self._open[-1]] += seconds
         self._since = now
 
-    @contextmanager
-    def phase(self, name: str) -> Iterator[None]:
+    def phase(self, name: str) -> _Phase:
         """Time the block as phase ``name`` (one of :data:`PHASES`)."""
-        if name not in PHASES:
-            raise ValueError(f"unknown phase {name!r}; valid: {', '.join(PHASES)}")
-        self._charge()
-        self._open.append(name)
         try:
-            yield
-        finally:
-            self._charge()
-            self._open.pop()
+            return self._phases[name]
+        except KeyError:
+            raise ValueError(f"unknown phase {name!r}; valid: {', '.join(PHASES)}") from None
 
     def end_epoch(self) -> dict[str, float]:
         """Close the current epoch: its seconds per phase (also kept in :attr:`epochs`)."""
@@ -73,3 +68,22 @@ class PhaseTracker:
             "compute_s": totals["compute"],
             "communication_s": totals["communication"],
         }
+
+
+class _Phase:
+    """``with tracker.phase(name):`` — a plain object, not a generator, for the hot loop."""
+
+    __slots__ = ("_tracker", "_name")
+
+    def __init__(self, tracker: PhaseTracker, name: str) -> None:
+        self._tracker, self._name = tracker, name
+
+    def __enter__(self) -> None:
+        tracker = self._tracker
+        tracker._charge()
+        tracker._open.append(self._name)
+
+    def __exit__(self, *exc: object) -> None:
+        tracker = self._tracker
+        tracker._charge()
+        tracker._open.pop()
