@@ -687,13 +687,13 @@ THROUGHPUT_NOTES = [
     "rest (per step: `float(loss)`, `_to()`, window bookkeeping; per epoch: the "
     "stop-decision broadcast, the epoch line) is within the noise.",
     "",
-    "What would make ours cheaper (code, not settings: none exposes these): cheaper timing "
-    "than three generator-based context managers per step (`data`, `compute`, and "
-    "`communication` nested in it); reducing the `train_loss` window at the end of the epoch, "
-    "or carrying it in the gradient buffer, instead of a collective every 10 steps. Pinning "
-    "costs more than all of this (see above): the local launcher binds every thread of a "
-    "rank, gloo's included, to one CPU; a CPU quota (cgroup) would bound the same share "
-    "without that.",
+    "Since that ablation, both were done (commit 'Trainer: the loss rides in the "
+    "gradients' all-reduce'): the phase timers are plain context managers, and the "
+    "`train_loss` sums ride in the gradients' all-reduce instead of a collective every 10 "
+    "steps. Left: the tracker's three phases per step themselves, `float(loss)` per step, "
+    "and pinning, which costs more than all of this (see above): the local launcher binds "
+    "every thread of a rank, gloo's included, to one CPU; a CPU quota (cgroup) would bound "
+    "the same share without that.",
 ]
 
 
