@@ -13,6 +13,7 @@ import pendulum
 from airflow.sdk import DAG, Param, get_current_context, task
 
 from mlbench_core import runflow
+from mlbench_core.api import ApiClient
 from mlbench_core.benchmarks import DEFAULT_BENCHMARK, REGISTRY
 from mlbench_core.settings import Backend, get_settings
 
@@ -20,7 +21,7 @@ settings = get_settings()
 CONNECTION = "mlbench_api"
 
 
-def _client() -> runflow.ApiClient:
+def _client() -> ApiClient:
     """The API as the DAG's service user (Airflow connection ``mlbench_api``), or as
     configured by ``MLBENCH_API_URL`` when no such connection exists."""
     from airflow.sdk import BaseHook

@@ -21,6 +21,7 @@ from mlbench_core.stack_env import (
     stack_environment,
 )
 from tests.support.server import free_port
+from tests.support.waiting import wait_for
 
 
 def stack_processes(airflow_home) -> list[psutil.Process]:
@@ -106,16 +107,6 @@ def test_down_without_a_stack(tmp_path):
     assert stack.down() == []
     assert not stack.is_up()
     assert stack.status()["up"] is False
-
-
-def wait_for(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 def test_up_reuse_trigger_down(tmp_path, settings_env, capsys):

@@ -16,6 +16,7 @@ from mlbench_core.settings import Settings
 from mlbench_core.stack import Stack
 from tests.support.environment import VENV_BIN
 from tests.support.server import free_port
+from tests.support.waiting import wait_for
 
 # Slows each training step so that a run lasts long enough to be stopped mid-way.
 STEP_DELAY = 0.15
@@ -56,16 +57,6 @@ def workers_of(run_id: int) -> list[psutil.Process]:
         if "mlbench_core.worker" in cmdline and str(run_id) in cmdline:
             found.append(process)
     return found
-
-
-def wait_for(predicate, timeout: float, what: str):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def dag_run_state(stack: Stack, client: ApiClient, job_id: str) -> str:
