@@ -71,7 +71,7 @@ def plain_train(task: Task, on_epoch: Callable[[int], None]) -> None:
             for x, y in task.val_loader:
                 output = model(x)
                 sums[0] += float(loss_fn(output, y)) * len(y)
-                sums[1] += float(task.metric.batch(output, y))
+                sums[1] += task.metric.sums(output, y)[0]
                 sums[2] += len(y)
         dist.all_reduce(sums)
         on_epoch(epoch)

@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     namespace: str = "default"
     image_registry: str = "mlbench"
     max_workers: int = Field(default=16, ge=1)
-    data_dir: Path | None = None
+    data_dir: Path | None = None  # datasets (default: <home>/data)
+    data_url: str | None = None  # a mirror of the datasets' official download locations
     dag_id: str = "mlbench_run"
     # Set by the launcher for each worker process / pod:
     pod_name: str | None = None
@@ -48,6 +49,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     dags_folder: Path = Field(default_factory=lambda: REPO / "dags")
     plugins_folder: Path = Field(default_factory=lambda: REPO / "plugins")
+
+    @property
+    def datasets_dir(self) -> Path:
+        """Where workers look for (and download) datasets."""
+        return self.data_dir or self.home / "data"
 
     @property
     def store_url(self) -> str:

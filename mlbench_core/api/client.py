@@ -339,6 +339,10 @@ class ApiClient:
             data["job_metadata"] = dict(job_metadata)
         return self._json("PATCH", f"/runs/{run_id}", json=data)
 
+    def put_record(self, run_id: int, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Record how the run was made (a worker token may, for its own run)."""
+        return self._json("PUT", f"/runs/{run_id}/record", json={"record": dict(record)})
+
     def put_result(self, run_id: int, result: Mapping[str, Any] | str) -> dict[str, Any]:
         """Record the run's official result (a worker token may, for its own run)."""
         body = result if isinstance(result, str) else dict(result)

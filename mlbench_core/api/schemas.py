@@ -288,6 +288,7 @@ class RunOut(BaseModel):
     gpu_enabled: bool
     light_target: bool
     result: dict[str, Any] | str | None = None
+    record: dict[str, Any] | None = None
 
 
 class LogLineIn(_Base):
@@ -322,6 +323,13 @@ class RunResult(_Strict):
     """Body of ``PUT /api/runs/{id}/result``: the run's official result."""
 
     result: dict[str, Any] | str
+
+
+class RunRecord(_Strict):
+    """Body of ``PUT /api/runs/{id}/record``: how the run was made (versions, hardware,
+    world size, seed, hyperparameters, data source), for reproducing it."""
+
+    record: dict[str, Any]
 
 
 class WorkerToken(BaseModel):

@@ -8,21 +8,21 @@ set is dealt out to the ranks in turn, so the shards together are the whole set.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from dataclasses import replace
 
 import torch
 from torch import nn
 
+from mlbench_core.benchmarks import common
 from mlbench_core.benchmarks.registry import get_benchmark
-from mlbench_core.worker.trainer import Metric, Task, TaskContext
+from mlbench_core.datasets import Batches, partition, shard
+from mlbench_core.worker.metrics import top_k_accuracy
+from mlbench_core.worker.trainer import Task, TaskContext
 
 __all__ = ["Batches", "build", "load", "partition", "shard"]
 
 SPLIT_SEED = 20240501  # the train/validation split never changes
 VAL_FRACTION = 0.2
-BATCH_SIZE = 32  # per worker
-LEARNING_RATE = 0.1
-MOMENTUM = 0.9
 HIDDEN = 128
 
 
@@ -39,75 +39,34 @@ def load() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     return x[train], y[train], x[val], y[val]
 
 
-def partition(n: int, rank: int, world_size: int, seed: int) -> torch.Tensor:
-    """Rank ``rank``'s indices of ``n`` training samples: disjoint, equal sizes."""
-    if not 0 <= rank < world_size:
-        raise ValueError(f"rank {rank} is not within 0 and {world_size - 1}")
-    if n < world_size:
-        raise ValueError(f"{n} samples cannot be shared by {world_size} workers")
-    size = n // world_size
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return order[rank * size : (rank + 1) * size]
-
-
-def shard(n: int, rank: int, world_size: int) -> torch.Tensor:
-    """Rank ``rank``'s validation indices: every ``world_size``-th one (all are covered)."""
-    return torch.arange(rank, n, world_size)
-
-
-class Batches:
-    """Mini-batches of tensors, reshuffled each epoch (``shuffle``) by a seeded generator."""
-
-    def __init__(
-        self,
-        x: torch.Tensor,
-        y: torch.Tensor,
-        batch_size: int,
-        *,
-        shuffle: bool = False,
-        seed: int = 0,
-    ) -> None:
-        self.x, self.y, self.batch_size, self.shuffle = x, y, batch_size, shuffle
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def __len__(self) -> int:
-        return -(-len(self.y) // self.batch_size)
-
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        n = len(self.y)
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
-        for start in range(0, n, self.batch_size):
-            index = order[start : start + self.batch_size]
-            yield self.x[index], self.y[index]
-
-
-def correct_percent(output: torch.Tensor, target: torch.Tensor) -> float:
-    """100 x the number of correct predictions (its mean is the accuracy in %)."""
-    return 100.0 * float((output.argmax(dim=1) == target).sum())
-
-
-def model() -> nn.Module:
-    """The MLP: 64 → 128 → 10 with ReLU."""
-    return nn.Sequential(nn.Linear(64, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, 10))
+def model(hidden: int = HIDDEN) -> nn.Module:
+    """The MLP: 64 → hidden → 10 with ReLU."""
+    return nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10))
 
 
 def build(ctx: TaskContext) -> Task:
     """The digits task for rank ``ctx.rank`` of ``ctx.world_size``."""
     spec = get_benchmark("digits")
+    hp = common.settings(spec, ctx)
     x_train, y_train, x_val, y_val = load()
     mine = partition(len(y_train), ctx.rank, ctx.world_size, ctx.seed)
     val = shard(len(y_val), ctx.rank, ctx.world_size)
     torch.manual_seed(ctx.seed)  # the same initial weights on every rank
-    net = model().to(ctx.device)
+    net = model(int(hp["hidden"])).to(ctx.device)
+    train_loader = Batches(
+        x_train[mine], y_train[mine], int(hp["batch_size"]), shuffle=True, seed=ctx.seed + ctx.rank
+    )
+    optimizer = common.optimizer(spec, net.parameters(), hp)
     return Task(
         model=net,
-        train_loader=Batches(
-            x_train[mine], y_train[mine], BATCH_SIZE, shuffle=True, seed=ctx.seed + ctx.rank
-        ),
+        train_loader=train_loader,
         val_loader=Batches(x_val[val], y_val[val], 256),
-        optimizer=torch.optim.SGD(net.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM),
+        optimizer=optimizer,
         loss_fn=nn.functional.cross_entropy,
-        metric=Metric("accuracy", correct_percent),
-        goal=spec.light_goal if ctx.light else spec.goal,
-        epochs=ctx.epochs if ctx.epochs is not None else (spec.epochs or 30),
+        metric=replace(top_k_accuracy(1), name="accuracy"),
+        goal=common.goal(spec, ctx),
+        epochs=common.epochs(spec, ctx),
+        scheduler=common.scheduler(spec, optimizer, len(train_loader), ctx.world_size),
+        hyperparameters=hp,
+        data={"source": "bundled", "dataset": "sklearn.datasets.load_digits", "samples": 1797},
     )

@@ -5,21 +5,27 @@ from __future__ import annotations
 import json
 import math
 import sys
+import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, TextIO
 
 import torch
 
 from mlbench_core.api import ApiClient, ApiError, MetricsWriter
+from mlbench_core.benchmarks import allreduce
 from mlbench_core.benchmarks.implementations import get_builder
+from mlbench_core.benchmarks.registry import BenchmarkSpec, get_benchmark
 from mlbench_core.settings import get_settings
-from mlbench_core.worker import WorkerError, distributed
+from mlbench_core.worker import WorkerError, distributed, reproducibility
 from mlbench_core.worker.distributed import DEFAULT_TIMEOUT
 from mlbench_core.worker.sampler import ResourceSampler
 from mlbench_core.worker.tracker import PhaseTracker
 from mlbench_core.worker.trainer import TaskContext, train
 
-__all__ = ["run"]
+__all__ = ["Options", "run"]
 
 API_TIMEOUT = 10.0  # seconds per API request
 CLOSE_TIMEOUT = 5.0  # seconds to deliver the last metrics at exit
@@ -36,38 +42,210 @@ def _finite(value: Any) -> Any:
         return None
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
     return value
 
 
-def _put_result(client: ApiClient, run_id: int, result: dict[str, Any]) -> None:
-    """Store the result, retrying briefly while the API is unreachable; says when it can't."""
+def _store(what: str, call: Callable[[], Any], fallback: dict[str, Any]) -> None:
+    """Store ``what`` through the API, retrying briefly while it is unreachable; says when it
+    can't (and prints ``fallback`` so that it is in the run's logs at least)."""
     for attempt in range(RESULT_ATTEMPTS):
         try:
-            client.put_result(run_id, result)
-            _say(f"result of run {run_id} stored")
+            call()
+            _say(f"{what} stored")
             return
         except ApiError as exc:
             if not exc.retryable or attempt == RESULT_ATTEMPTS - 1:
-                _say(f"cannot store the result of run {run_id}: {exc}", sys.stderr)
-                _say(f"result: {json.dumps(result)}")
+                _say(f"cannot store the {what}: {exc}", sys.stderr)
+                _say(f"{what}: {json.dumps(fallback)}")
                 return
             time.sleep(0.5 * 2**attempt)
 
 
-def run(
-    run_id: int,
-    benchmark: str,
-    light: bool = False,
-    epochs: int | None = None,
-    seed: int = 0,
-    *,
-    backend: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> int:
-    """Run rank ``RANK`` of run ``run_id``; the exit code. ``WorkerError`` for bad input."""
-    build = get_builder(benchmark)
-    if epochs is not None and epochs < 1:
+def _store_in_background(
+    what: str, call: Callable[[], Any], fallback: dict[str, Any]
+) -> threading.Thread:
+    """:func:`_store` on a thread, so that training does not wait for the API."""
+    thread = threading.Thread(
+        target=_store, args=(what, call, fallback), name=f"mlbench-{what}", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def _choose_aggregation(spec: BenchmarkSpec, requested: str | None) -> str | None:
+    if requested is None:
+        return None
+    if requested not in spec.aggregations:
+        valid = ", ".join(spec.aggregations) or "none"
+        raise WorkerError(f"benchmark {spec.id} has no aggregation {requested!r}; valid: {valid}")
+    return requested
+
+
+def _record(
+    spec: BenchmarkSpec,
+    ctx: distributed.DistContext,
+    seed: int,
+    applied: dict[str, Any],
+    hyperparameters: dict[str, Any],
+    data: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return reproducibility.record(
+        backend=ctx.backend,
+        world_size=ctx.world_size,
+        seed=seed,
+        benchmark=spec.id,
+        hyperparameters=hyperparameters,
+        data=data,
+        deterministic=applied,
+    )
+
+
+def _train(
+    client: ApiClient,
+    writer: MetricsWriter,
+    options: Options,
+    spec: BenchmarkSpec,
+    ctx: distributed.DistContext,
+    applied: dict[str, Any],
+) -> None:
+    settings = get_settings()
+    task = get_builder(spec.id)(
+        TaskContext(
+            rank=ctx.rank,
+            world_size=ctx.world_size,
+            seed=options.seed,
+            light=options.light,
+            epochs=options.epochs,
+            device=ctx.device,
+            data_dir=settings.datasets_dir,
+            data_url=settings.data_url,
+            synthetic=options.synthetic,
+            overrides=dict(options.overrides),
+        )
+    )
+    task.aggregation = options.aggregation or task.aggregation
+    hyper = {**task.hyperparameters, "aggregation": task.aggregation, "epochs": task.epochs}
+    stored = None
+    if ctx.is_main:
+        record = _record(spec, ctx, options.seed, applied, hyper, task.data)
+        stored = _store_in_background(
+            "reproducibility record", lambda: client.put_record(options.run_id, record), record
+        )
+    outcome = train(
+        task,
+        ctx,
+        tracker=PhaseTracker(),
+        writer=writer,
+        run_id=options.run_id,
+        echo=_say,
+        step_delay=settings.step_delay,
+        checkpoint_dir=options.checkpoint_dir,
+        steps_per_epoch=options.steps_per_epoch,
+    )
+    if ctx.is_main:
+        goal = task.goal
+        result = {
+            "benchmark": spec.id,
+            "light": options.light,
+            "synthetic": options.synthetic,
+            "goal": None if goal is None else {"metric": goal.metric, "target": goal.target},
+            **outcome,
+            "world_size": ctx.world_size,
+            "seed": options.seed,
+            "threads": torch.get_num_threads(),
+            "step_delay_s": settings.step_delay,
+        }
+        result = _finite(result)
+        _store("result", lambda: client.put_result(options.run_id, result), result)
+    if stored is not None:
+        stored.join(API_TIMEOUT * RESULT_ATTEMPTS)
+
+
+def _allreduce(
+    client: ApiClient,
+    writer: MetricsWriter,
+    options: Options,
+    spec: BenchmarkSpec,
+    ctx: distributed.DistContext,
+    applied: dict[str, Any],
+) -> None:
+    """Benchmark 0a: all-reduce latency and bus bandwidth per size and dtype."""
+    hyper = dict(spec.hyperparameters)
+    largest = int(hyper["light_max_elements" if options.light else "max_elements"])
+    sizes = allreduce.sizes(largest, per_decade=int(hyper["per_decade"]))
+    dtypes = tuple(getattr(torch, name) for name in str(hyper["dtypes"]).split(","))
+    hyper.update(sizes=len(sizes), largest=largest)
+    if ctx.is_main:
+        record = _record(spec, ctx, options.seed, applied, hyper, {"source": "synthetic"})
+        _store("reproducibility record", lambda: client.put_record(options.run_id, record), record)
+
+    def on_row(row: dict[str, Any]) -> None:
+        if not ctx.is_main:
+            return
+        _say(f"rank 0: {json.dumps(row)}")
+        for name, value, meta in allreduce.to_metrics(row):
+            writer.write(name, value, run_id=options.run_id, metadata=json.dumps(meta))
+
+    start = time.perf_counter()
+    rows = allreduce.run(
+        ctx.rank,
+        ctx.world_size,
+        sizes=sizes,
+        dtypes=dtypes,
+        warmup=int(hyper["warmup"]),
+        repeats=int(hyper["repeats"]),
+        device=ctx.device,
+        on_row=on_row,
+    )
+    if ctx.is_main:
+        result = {
+            "benchmark": spec.id,
+            "light": options.light,
+            "world_size": ctx.world_size,
+            "backend": ctx.backend,
+            "total_time_s": time.perf_counter() - start,
+            "rows": rows,
+        }
+        result = _finite(result)
+        _store("result", lambda: client.put_result(options.run_id, result), result)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the worker was asked to do (its command line)."""
+
+    run_id: int
+    benchmark: str
+    light: bool = False
+    epochs: int | None = None
+    seed: int | None = None  # None: the benchmark's seed
+    backend: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    synthetic: bool = False
+    aggregation: str | None = None
+    checkpoint_dir: Path | None = None
+    deterministic: bool = False
+    overrides: dict[str, str] = field(default_factory=dict)
+    steps_per_epoch: int | None = None
+
+
+def run(options: Options) -> int:
+    """Run rank ``RANK`` of run ``options.run_id``; the exit code. ``WorkerError`` for bad
+    input."""
+    try:
+        spec = get_benchmark(options.benchmark)
+    except KeyError as exc:
+        raise WorkerError(exc.args[0]) from None
+    body = _allreduce if spec.id == "0a" else _train
+    if body is _train:
+        get_builder(spec.id)  # fails early (exit 2) without an implementation
+    aggregation = _choose_aggregation(spec, options.aggregation)
+    if options.epochs is not None and options.epochs < 1:
         raise WorkerError("--epochs must be at least 1")
+    seed = spec.seed if options.seed is None else options.seed
+    options = replace(options, seed=seed, aggregation=aggregation)
     settings = get_settings()
     client = ApiClient(settings.api_url, token=settings.api_token, timeout=API_TIMEOUT)
     writer = MetricsWriter(client)
@@ -75,44 +253,15 @@ def run(
     try:
         if sampler is not None:
             sampler.start()
-        ctx = distributed.init(backend, timeout)
+        ctx = distributed.init(options.backend, options.timeout)
+        applied = reproducibility.seed_everything(seed, options.deterministic)
         _say(
-            f"rank {ctx.rank}/{ctx.world_size}: run {run_id}, benchmark {benchmark}"
-            f"{' (light)' if light else ''}, backend {ctx.backend}, device {ctx.device}, "
-            f"{torch.get_num_threads()} threads, seed {seed}"
+            f"rank {ctx.rank}/{ctx.world_size}: run {options.run_id}, benchmark {spec.id}"
+            f"{' (light)' if options.light else ''}"
+            f"{' (synthetic data)' if options.synthetic else ''}, backend {ctx.backend}, "
+            f"device {ctx.device}, {torch.get_num_threads()} threads, seed {seed}"
         )
-        task = build(
-            TaskContext(
-                rank=ctx.rank,
-                world_size=ctx.world_size,
-                seed=seed,
-                light=light,
-                epochs=epochs,
-                device=ctx.device,
-            )
-        )
-        outcome = train(
-            task,
-            ctx,
-            tracker=PhaseTracker(),
-            writer=writer,
-            run_id=run_id,
-            echo=_say,
-            step_delay=settings.step_delay,
-        )
-        if ctx.is_main:
-            goal = task.goal
-            result = {
-                "benchmark": benchmark,
-                "light": light,
-                "goal": None if goal is None else {"metric": goal.metric, "target": goal.target},
-                **outcome,
-                "world_size": ctx.world_size,
-                "seed": seed,
-                "threads": torch.get_num_threads(),
-                "step_delay_s": settings.step_delay,
-            }
-            _put_result(client, run_id, _finite(result))
+        body(client, writer, options, spec, ctx, applied)
         return 0
     finally:
         try:

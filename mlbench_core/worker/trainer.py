@@ -1,4 +1,11 @@
-"""The generic distributed training loop: train, average gradients, validate, stop together."""
+"""The generic distributed training loop: train, aggregate, validate, stop together.
+
+Per step (each part timed by the tracker): ``batch_load``, ``fwd_pass``, ``comp_loss``,
+``backprop``, ``agg`` (the aggregation strategy), ``opt_step`` (clipping, optimizer, learning-
+rate schedule), ``comp_metrics`` (the training-loss window). After each epoch: ``validation``
+on this rank's shard, then ``sync``: one all-reduce of the validation and training sums and
+rank 0's stop decision, broadcast so that all ranks stop at the same epoch.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -14,27 +22,16 @@ import torch.distributed as dist
 
 from mlbench_core.api.writer import MetricsWriter
 from mlbench_core.benchmarks.registry import Goal
-from mlbench_core.worker.aggregation import all_reduce_sum, average_gradients
+from mlbench_core.worker import checkpoint
+from mlbench_core.worker.aggregation import Aggregator, all_reduce_sum, make_aggregator
 from mlbench_core.worker.distributed import DistContext, collective
+from mlbench_core.worker.goals import GoalWatch
+from mlbench_core.worker.metrics import Metric
 from mlbench_core.worker.tracker import PhaseTracker
 
-__all__ = ["Metric", "Task", "TaskContext", "goal_reached", "train"]
+__all__ = ["Task", "TaskContext", "train"]
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-
-
-def _identity(value: float) -> float:
-    return value
-
-
-@dataclass(frozen=True)
-class Metric:
-    """A validation metric: ``batch`` sums it over a batch; ``finish`` maps the global mean
-    (sum over all samples / count) to the reported value (e.g. ``exp`` for perplexity)."""
-
-    name: str
-    batch: Callable[[torch.Tensor, torch.Tensor], float]
-    finish: Callable[[float], float] = _identity
 
 
 @dataclass(frozen=True)
@@ -47,13 +44,17 @@ class TaskContext:
     light: bool = False
     epochs: int | None = None  # None: the benchmark's default
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    data_dir: Path | None = None  # where datasets are (or are downloaded to)
+    data_url: str | None = None  # a mirror of the official download locations
+    synthetic: bool = False  # random data of the real shapes: throughput only
+    overrides: dict[str, Any] = field(default_factory=dict)  # settings changed for this run
 
 
 @dataclass
 class Task:
     """One benchmark, built for one rank. Every rank's ``train_loader`` yields the same number
-    of batches per epoch (gradients are averaged after each one); ``val_loader`` yields this
-    rank's validation shard (any size)."""
+    of batches per epoch (gradients are aggregated after each one); ``val_loader`` yields this
+    rank's validation shard (any size). ``scheduler`` is stepped after every optimizer step."""
 
     model: torch.nn.Module
     train_loader: Iterable[Batch]
@@ -63,13 +64,11 @@ class Task:
     metric: Metric
     goal: Goal | None
     epochs: int
-
-
-def goal_reached(goal: Goal | None, value: float) -> bool:
-    """Whether ``value`` meets ``goal`` (never, without a goal)."""
-    if goal is None or not math.isfinite(value):
-        return False
-    return value >= goal.target if goal.higher_is_better else value <= goal.target
+    scheduler: Any = None  # a torch LRScheduler, stepped per iteration
+    aggregation: str = "allreduce"
+    clip_grad_norm: float | None = None
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)  # where the data came from
 
 
 class _Reporter:
@@ -86,90 +85,176 @@ class _Reporter:
         self.writer.write(name, value, run_id=self.run_id, metadata=meta)
 
 
-def _to(batch: Batch, device: torch.device) -> Batch:
-    x, y = batch
-    return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-
-
-def _validate(task: Task, ctx: DistContext, tracker: PhaseTracker) -> tuple[float, float, float]:
-    """This rank's sums over its validation shard: metric, loss, count."""
-    task.model.eval()
-    metric_sum = loss_sum = count = 0.0
-    batches = iter(task.val_loader)
-    with torch.no_grad():
-        while True:
-            with tracker.phase("data"):
-                batch = next(batches, None)
-            if batch is None:
-                break
-            with tracker.phase("compute"):
-                x, y = _to(batch, ctx.device)
-                output = task.model(x)
-                n = len(y)
-                loss_sum += float(task.loss_fn(output, y)) * n
-                metric_sum += float(task.metric.batch(output, y))
-                count += n
-    return metric_sum, loss_sum, count
-
-
 class _Window:
     """Training loss since the last ``train_loss`` point, posted every ``every`` steps."""
 
     def __init__(self, every: int) -> None:
-        self.every, self.step, self.loss, self.samples = every, 0, 0.0, 0.0
+        self.every, self.step = every, 0
+        self.loss = self.samples = 0.0  # global sums (or this rank's, see ``local``)
+        self.local = False  # the strategy does not carry the sums: reduce them at the window
 
 
-def _train_epoch(
-    task: Task,
-    ctx: DistContext,
-    tracker: PhaseTracker,
-    report: _Reporter,
-    window: _Window,
-    epoch: int,
-    step_delay: float = 0.0,
-) -> list[float]:
+@dataclass
+class _Loop:
+    """What the epochs share."""
+
+    task: Task
+    ctx: DistContext
+    model: torch.nn.Module
+    agg: Aggregator
+    tracker: PhaseTracker
+    report: _Reporter
+    window: _Window
+    step_delay: float = 0.0
+    steps_per_epoch: int | None = None  # at most this many steps per epoch (smoke runs)
+    samples: float = 0.0  # global training samples so far
+
+
+def _to(batch: Batch, device: torch.device) -> Batch:
+    x, y = batch
+    if device.type == "cpu":
+        return x, y
+    return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+
+def _train_epoch(loop: _Loop, epoch: int) -> list[float]:
     """One pass over this rank's partition; this rank's loss sum and sample count."""
-    params = [p for p in task.model.parameters() if p.requires_grad]
-    task.model.train()
+    task, tracker, agg, window, model = loop.task, loop.tracker, loop.agg, loop.window, loop.model
+    switch, device, loss_fn = tracker.switch, loop.ctx.device, task.loss_fn
+    optimizer, scheduler, clip = task.optimizer, task.scheduler, task.clip_grad_norm
+    after_step = agg.has_after_step
+    limit = loop.steps_per_epoch
+    model.train()
     loss_sum = samples = 0.0
+    taken = 0
     batches = iter(task.train_loader)
     while True:
-        with tracker.phase("data"):
-            batch = next(batches, None)
+        switch("batch_load")
+        batch = next(batches, None) if limit is None or taken < limit else None
         if batch is None:
             return [loss_sum, samples]
-        with tracker.phase("compute"):
-            x, y = _to(batch, ctx.device)
-            task.optimizer.zero_grad(set_to_none=True)
-            loss = task.loss_fn(task.model(x), y)
-            loss.backward()
-            n = float(len(y))
-            local = float(loss.detach()) * n
-            # The loss rides in the gradients' all-reduce: the global train_loss for free.
-            window_sums = average_gradients(params, tracker, (local, n))
-            task.optimizer.step()
-            if step_delay:  # an injected slowdown (MLBENCH_STEP_DELAY), counted as compute
-                time.sleep(step_delay)
+        taken += 1
+        x, y = _to(batch, device)
+        switch("fwd_pass")
+        agg.zero_grad()
+        output = model(x)
+        switch("comp_loss")
+        loss = loss_fn(output, y)
+        switch("backprop")
+        loss.backward()
+        switch("comp_metrics")
+        n = float(y.numel())  # samples (tokens, for a language model)
+        local = float(loss.detach()) * n
+        switch("agg")
+        summed = agg.reduce((local, n))
+        switch("opt_step")
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(task.model.parameters(), clip)
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        if loop.step_delay:  # an injected slowdown (MLBENCH_STEP_DELAY)
+            time.sleep(loop.step_delay)
+        if after_step:
+            switch("agg")
+            agg.after_step()
+        switch("comp_metrics")
         loss_sum += local
         samples += n
         window.step += 1
-        window.loss += window_sums[0]
-        window.samples += window_sums[1]
+        if summed is None:
+            window.local = True
+            summed = (local, n)
+        window.loss += summed[0]
+        window.samples += summed[1]
         if window.step % window.every == 0:
-            report.post("train_loss", window.loss / max(window.samples, 1.0), epoch, window.step)
+            if window.local:  # every rank reaches this step: the collective is safe
+                window.loss, window.samples = all_reduce_sum((window.loss, window.samples))
+            loop.report.post(
+                "train_loss", window.loss / max(window.samples, 1.0), epoch, window.step
+            )
             window.loss = window.samples = 0.0
 
 
-def _decide(task: Task, ctx: DistContext, value: float, epoch: int) -> tuple[bool, bool]:
-    """Rank 0's verdict (goal reached, stop), broadcast so that every rank follows it."""
-    flag = torch.zeros(2, dtype=torch.int64, device=ctx.device)
-    if ctx.is_main:
-        hit = goal_reached(task.goal, value)
-        flag[0], flag[1] = int(hit), int(hit or epoch >= task.epochs)
+def _validate(loop: _Loop) -> list[float]:
+    """This rank's sums over its validation shard: the metric's sums, loss sum, count."""
+    task, model, device = loop.task, loop.model, loop.ctx.device
+    loop.tracker.switch("validation")
+    model.eval()
+    metric_sums: list[float] | None = None
+    loss_sum = count = 0.0
+    with torch.no_grad():
+        for batch in task.val_loader:
+            x, y = _to(batch, device)
+            output = model(x)
+            n = float(y.numel())
+            loss_sum += float(task.loss_fn(output, y)) * n
+            sums = task.metric.sums(output, y)
+            metric_sums = (
+                list(sums)
+                if metric_sums is None
+                else [a + b for a, b in zip(metric_sums, sums, strict=True)]
+            )
+            count += n
+    if metric_sums is None:  # an empty shard: zeros of the right length
+        metric_sums = task.metric.zeros()
+    return [*metric_sums, loss_sum, count]
+
+
+def _decide(loop: _Loop, hit: bool, last: bool) -> tuple[bool, bool]:
+    """Rank 0's verdict (goal reached now, stop), broadcast so that every rank follows it."""
+    ctx = loop.ctx
+    flag = torch.tensor([int(hit), int(hit or last)], dtype=torch.int64, device=ctx.device)
     if ctx.world_size > 1:
         with collective():
             dist.broadcast(flag, src=0)
     return bool(flag[0]), bool(flag[1])
+
+
+def _resume(loop: _Loop, directory: Path, watch: GoalWatch) -> tuple[int, float]:
+    """Load the newest checkpoint all ranks have (a collective); the epoch it ended and the
+    seconds spent before it (0, 0.0 when there is none)."""
+    state = checkpoint.resume(
+        directory,
+        rank=loop.ctx.rank,
+        model=loop.task.model,
+        optimizer=loop.task.optimizer,
+        scheduler=loop.task.scheduler,
+        device=loop.ctx.device,
+    )
+    if state is None:
+        return 0, 0.0
+    extra = state.extra
+    loop.tracker.restore(extra.get("phases", {}))
+    loop.window.step = state.step
+    loop.samples = float(extra.get("samples", 0.0))
+    watch.restore(extra.get("goal_epoch"), extra.get("time_to_target_s"))
+    if hasattr(loop.task.train_loader, "load_state_dict") and "loader" in extra:
+        loop.task.train_loader.load_state_dict(extra["loader"])
+    return state.epoch, float(extra.get("elapsed_s", 0.0))
+
+
+def _save(loop: _Loop, directory: Path, epoch: int, elapsed: float, watch: GoalWatch) -> None:
+    loader = loop.task.train_loader
+    extra = {
+        "phases": loop.tracker.totals,
+        "samples": loop.samples,
+        "elapsed_s": elapsed,
+        "goal_epoch": watch.epoch,
+        "time_to_target_s": watch.seconds,
+    }
+    if hasattr(loader, "state_dict"):
+        extra["loader"] = loader.state_dict()
+    checkpoint.save(
+        directory,
+        rank=loop.ctx.rank,
+        epoch=epoch,
+        step=loop.window.step,
+        model=loop.task.model,
+        optimizer=loop.task.optimizer,
+        scheduler=loop.task.scheduler,
+        extra=extra,
+    )
 
 
 def train(
@@ -182,63 +267,99 @@ def train(
     log_every: int = 10,
     echo: Callable[[str], None] = print,
     step_delay: float = 0.0,
+    checkpoint_dir: Path | None = None,
+    steps_per_epoch: int | None = None,
 ) -> dict[str, Any]:
     """Train ``task`` on every rank until rank 0 sees the goal reached or its epochs end.
 
-    Returns ``reached``, ``time_to_target_s``, ``total_time_s``, ``epochs``, ``final`` and
-    ``split`` (this rank's phase seconds); rank 0 also posts the run's metrics.
+    With ``checkpoint_dir``, every rank saves its state there after each epoch and a restarted
+    run resumes after the newest epoch that all ranks saved. ``steps_per_epoch`` cuts every
+    epoch short (smoke runs: the result says so). Returns ``reached``,
+    ``time_to_target_s``, ``total_time_s``, ``epochs``, ``final``, ``split`` (this rank's
+    seconds in data loading / compute / communication), ``phases`` (per phase),
+    ``samples`` (global training samples) and ``throughput`` (samples/s).
     """
     if task.epochs < 1:
         raise ValueError("a task needs at least one epoch")
     tracker = tracker or PhaseTracker()
-    report = _Reporter(writer, run_id, ctx.is_main)
-    window = _Window(log_every)
+    agg = make_aggregator(task.aggregation)
+    model = agg.prepare(task.model)
+    loop = _Loop(
+        task, ctx, model, agg, tracker, _Reporter(writer, run_id, ctx.is_main), _Window(log_every)
+    )
+    loop.step_delay = step_delay
+    loop.steps_per_epoch = steps_per_epoch
+    watch = GoalWatch(task.goal)
     val_name = f"val_{task.metric.name}"
-    epoch = 0
-    time_to_target: float | None = None
+    epoch, before = 0, 0.0
+    if checkpoint_dir is not None:
+        epoch, before = _resume(loop, checkpoint_dir, watch)
+        if epoch:
+            echo(f"rank {ctx.rank}: resumed after epoch {epoch} ({before:.1f} s before)")
     if ctx.world_size > 1:
         with collective():
             dist.barrier()
-    start = time.perf_counter()
-    while True:
+    start = time.perf_counter() - before
+    final: dict[str, float] = {}
+    reached = watch.reached
+    while epoch < task.epochs:
         epoch += 1
-        train_loss = _train_epoch(task, ctx, tracker, report, window, epoch, step_delay)
-        sums = [*_validate(task, ctx, tracker), *train_loss]
-        with tracker.phase("communication"):
-            metric_sum, loss_sum, count, train_sum, train_n = all_reduce_sum(sums, ctx.device)
-            value = task.metric.finish(metric_sum / count) if count else math.nan
-            reached, stop = _decide(task, ctx, value, epoch)
+        epoch_start = time.perf_counter()
+        train_sums = _train_epoch(loop, epoch)
+        train_seconds = time.perf_counter() - epoch_start
+        sums = [*_validate(loop), *train_sums]
+        tracker.switch("sync")
+        reduced = all_reduce_sum(sums, ctx.device)
+        metric_sums, (loss_sum, count, train_sum, train_n) = reduced[:-4], reduced[-4:]
+        value = task.metric.finish(metric_sums) if count else math.nan
         elapsed = time.perf_counter() - start
-        if reached and time_to_target is None:
-            time_to_target = elapsed
+        hit = ctx.is_main and watch.check(value, epoch, elapsed)
+        hit, stop = _decide(loop, hit, epoch >= task.epochs)
+        tracker.pause()
+        reached = reached or hit
+        loop.samples += train_n
         final = {
             val_name: value,
             "val_loss": loss_sum / count if count else math.nan,
             "train_loss": train_sum / train_n if train_n else math.nan,
         }
         phases = tracker.end_epoch()
+        throughput = train_n / train_seconds if train_seconds > 0 else math.nan
+        lr = task.optimizer.param_groups[0]["lr"]
         for name, number in (
             (val_name, value),
             ("val_loss", final["val_loss"]),
             ("epoch", epoch),
+            ("throughput", throughput),
+            ("lr", lr),
             *((f"time_{phase}", seconds) for phase, seconds in phases.items()),
+            *((f"time_{k.removesuffix('_s')}", v) for k, v in tracker.grouped(phases).items()),
         ):
-            report.post(name, number, epoch, window.step)
+            loop.report.post(name, number, epoch, loop.window.step)
         echo(
-            f"rank {ctx.rank}: epoch {epoch}/{task.epochs} step {window.step}: "
+            f"rank {ctx.rank}: epoch {epoch}/{task.epochs} step {loop.window.step}: "
             f"train_loss {final['train_loss']:.4f} {val_name} {value:.2f} "
             f"val_loss {final['val_loss']:.4f} ({elapsed:.1f} s)"
         )
+        if checkpoint_dir is not None:
+            _save(loop, checkpoint_dir, epoch, elapsed, watch)
         if stop:
-            why = "goal reached" if reached else "no epochs left"
+            why = "goal reached" if hit else "no epochs left"
             echo(f"rank {ctx.rank}: stopped after epoch {epoch} ({why})")
             break
 
+    total = time.perf_counter() - start
+    totals = tracker.totals
     return {
         "reached": reached,
-        "time_to_target_s": time_to_target,
-        "total_time_s": time.perf_counter() - start,
+        "time_to_target_s": watch.seconds if ctx.is_main else None,
+        "total_time_s": total,
         "epochs": epoch,
         "final": final,
-        "split": tracker.split(),
+        "split": tracker.grouped(totals),
+        "phases": totals,
+        "samples": loop.samples,
+        "throughput": loop.samples / total if total > 0 else None,
+        "aggregation": task.aggregation,
+        "steps_per_epoch_limit": steps_per_epoch,
     }

@@ -19,6 +19,7 @@ from mlbench_api.store.models import utcnow
 from mlbench_core.api.schemas import (
     RunCreate,
     RunOut,
+    RunRecord,
     RunResult,
     RunState,
     RunUpdate,
@@ -48,6 +49,7 @@ def run_out(run: Run) -> RunOut:
         job_id=run.job_id,
         job_metadata=run.job_metadata or {},
         result=run.result,
+        record=run.record,
         **{key: run.spec.get(key) for key in SPEC_FIELDS},
     )
 
@@ -180,6 +182,22 @@ def put_result(
     caller.require_run(run_id)
     run = run_or_404(session, run_id)
     run.result = data.result
+    session.commit()
+    return run_out(run)
+
+
+@router.put("/{run_id}/record", response_model=RunOut, openapi_extra=body_schema(RunRecord))
+def put_record(
+    run_id: RunId,
+    session: SessionDep,
+    caller: CallerDep,
+    data: Annotated[RunRecord, Depends(body(RunRecord))],
+) -> RunOut:
+    """Record how the run was made: versions, hardware, seed, hyperparameters, data source
+    (rank 0's worker token may, for its own run)."""
+    caller.require_run(run_id)
+    run = run_or_404(session, run_id)
+    run.record = data.record
     session.commit()
     return run_out(run)
 

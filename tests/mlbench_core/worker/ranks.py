@@ -13,29 +13,66 @@ import torch
 
 from mlbench_core.benchmarks import digits
 from mlbench_core.benchmarks.registry import Goal
-from mlbench_core.worker import distributed
-from mlbench_core.worker.aggregation import average_gradients
-from mlbench_core.worker.tracker import PhaseTracker
+from mlbench_core.worker import aggregation, distributed
 from mlbench_core.worker.trainer import TaskContext, train
 
 
-def aggregate(ctx: distributed.DistContext, out: Path) -> None:
-    """Rank-specific gradients, then one averaging; one parameter never gets a gradient."""
-    torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Linear(4, 3))
-    unused = torch.nn.Parameter(torch.ones(2))
-    params = [*model.parameters(), unused]
+class _Net(torch.nn.Module):
+    def __init__(self, unused: bool) -> None:
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Linear(4, 3))
+        if unused:  # parameters that never get a gradient
+            self.unused = torch.nn.Linear(2, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+def _net(unused: bool = True) -> torch.nn.Module:
+    torch.manual_seed(0)  # the same initial weights on every rank
+    return _Net(unused)
+
+
+def _local_gradients(net: torch.nn.Module, rank: int) -> list[torch.Tensor]:
+    """This rank's gradients of a rank-specific batch (also left in ``.grad``)."""
+    generator = torch.Generator().manual_seed(1000 + rank)
+    x, y = torch.randn(8, 5, generator=generator), torch.randn(8, 3, generator=generator)
+    torch.nn.functional.mse_loss(net(x), y).backward()
+    return [
+        p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in net.parameters()
+    ]
+
+
+def aggregate(ctx: distributed.DistContext, out: Path, strategy: str) -> None:
+    """One step of ``strategy`` on rank-specific data; what each rank had and got."""
+    unused = strategy != "ddp"  # DDP (without find_unused_parameters) needs every gradient
+    reference = _net(unused)
+    before = _local_gradients(reference, ctx.rank)
+    net = _net(unused)
+    params_before = [p.detach().clone() for p in net.parameters()]
+    if strategy == "allreduce-buckets":  # tiny buckets: one per parameter tensor
+        agg = aggregation.AllReduceAggregator(bucket_bytes=16)
+    else:
+        agg = aggregation.make_aggregator(strategy)
+    model = agg.prepare(net)
+    agg.zero_grad()
     generator = torch.Generator().manual_seed(1000 + ctx.rank)
-    for p in model.parameters():
-        p.grad = torch.randn(p.shape, generator=generator)
-    before = [p.grad.clone() for p in model.parameters()]
-    tracker = PhaseTracker()
-    average_gradients(params, tracker)
+    x, y = torch.randn(8, 5, generator=generator), torch.randn(8, 3, generator=generator)
+    torch.nn.functional.mse_loss(model(x), y).backward()
+    summed = agg.reduce((float(ctx.rank + 1), 10.0))
+    torch.optim.SGD(net.parameters(), lr=0.5).step()
+    agg.after_step()
     torch.save(
         {
             "before": before,
-            "after": [p.grad for p in params],
-            "communication": tracker.totals["communication"],
+            "after": [
+                p.grad.clone() if p.grad is not None else torch.zeros_like(p)
+                for p in net.parameters()
+            ],
+            "summed": summed,
+            "params_before": params_before,
+            "params_after": [p.detach().clone() for p in net.parameters()],
+            "buckets": len(getattr(agg, "buckets", [])),
         },
         out / f"rank{ctx.rank}.pt",
     )
@@ -57,8 +94,8 @@ def main() -> None:
     scenario, out = sys.argv[1], Path(sys.argv[2])
     ctx = distributed.init(timeout=30)
     try:
-        if scenario == "aggregate":
-            aggregate(ctx, out)
+        if scenario.startswith("aggregate-"):
+            aggregate(ctx, out, scenario.removeprefix("aggregate-"))
         else:
             stop_by_rank0(ctx, out, scenario.removeprefix("stop-"))
     finally:

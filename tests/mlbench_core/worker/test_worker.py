@@ -9,9 +9,11 @@ import signal
 import time
 
 import pytest
+import torch
 from sqlalchemy import select
 
 from mlbench_core.api import ApiClient
+from mlbench_core.worker.tracker import PHASES
 from tests.mlbench_core.worker.launch import Group, worker_args
 from tests.support.server import free_port
 
@@ -26,9 +28,12 @@ RUN_SERIES = {
     "val_accuracy",
     "val_loss",
     "epoch",
-    "time_data",
+    "throughput",
+    "lr",
+    "time_data_loading",
     "time_compute",
     "time_communication",
+    *(f"time_{phase}" for phase in PHASES),
 }
 STOPPED = re.compile(r"rank (\d): stopped after epoch (\d+) \(goal reached\)")
 
@@ -52,6 +57,7 @@ def test_two_workers_reach_the_digits_goal_and_report_everything(
         wall = time.monotonic() - started
 
         result = admin.get_run(run["id"])["result"]
+        admin_record = admin.get_run(run["id"])["record"]
         run_series = admin.get_run_metrics(run["id"])
         pod_series = {pod: admin.get_pod_metrics(pod) for pod in pods}
 
@@ -76,7 +82,13 @@ def test_two_workers_reach_the_digits_goal_and_report_everything(
     epochs = len(run_series["val_accuracy"])
     assert epochs == stops[0]
     assert [p["value"] for p in run_series["epoch"]] == list(range(1, epochs + 1))
-    assert all(len(run_series[f"time_{x}"]) == epochs for x in ("data", "compute"))
+    assert all(len(run_series[f"time_{x}"]) == epochs for x in ("data_loading", "compute"))
+    assert all(p["value"] > 0 for p in run_series["throughput"])
+    record = admin_record
+    assert (record["benchmark"], record["world_size"], record["seed"]) == ("digits", 2, 0)
+    assert record["backend"] == "gloo" and record["versions"]["torch"] == torch.__version__
+    assert record["hyperparameters"]["batch_size"] == 32
+    assert record["data"]["source"] == "bundled"
     assert run_series["val_accuracy"][-1]["value"] == pytest.approx(result["final"]["val_accuracy"])
     for pod in pods:
         assert CONTAINER_SERIES <= pod_series[pod].keys(), pod
@@ -94,10 +106,15 @@ def test_two_workers_reach_the_digits_goal_and_report_everything(
 
 @pytest.mark.parametrize(
     ("benchmark", "message"),
-    [("1a", "benchmark 1a has no implementation yet"), ("nope", "unknown benchmark 'nope'")],
+    [
+        (["nope"], "unknown benchmark 'nope'"),
+        (["digits", "--aggregation", "ring"], "benchmark digits has no aggregation 'ring'"),
+        (["digits", "--set", "depth=3"], "benchmark digits has no setting 'depth'"),
+        (["digits", "--set", "hidden=many"], "setting hidden: 'many' is not a valid int"),
+    ],
 )
-def test_benchmarks_without_implementation_exit_2_with_one_line(tmp_path, benchmark, message):
-    with Group(worker_args(1, benchmark), 1, tmp_path) as group:
+def test_bad_worker_arguments_exit_2_with_one_line(tmp_path, benchmark, message):
+    with Group(worker_args(1, *benchmark), 1, tmp_path) as group:
         assert group.wait(60) == [2]
     (proc,) = group.procs
     (line,) = proc.stderr.strip().splitlines()
@@ -122,7 +139,7 @@ def test_a_crashed_rank_makes_the_other_fail_within_the_timeout(tmp_path):
         waited = time.monotonic() - killed
     assert code == 1, group.output()
     assert waited < 30
-    (line,) = survivor.stderr.strip().splitlines()
+    line = survivor.stderr.strip().splitlines()[-1]
     assert line.startswith("mlbench worker: a collective operation failed"), line
 
 
@@ -139,7 +156,7 @@ def test_an_unreachable_api_still_trains_and_exits_0(tmp_path):
     (proc,) = group.procs
     assert re.search(r"rank 0: stopped after epoch \d+ \(goal reached\)", proc.stdout)
     assert "rank 0/1" in proc.stdout  # alone: world size 1 without torchrun variables
-    assert "cannot store the result of run 1" in proc.stderr
+    assert "cannot store the result" in proc.stderr
     result = json.loads(proc.stdout.split("result: ", 1)[1].splitlines()[0])
     assert result["reached"] is True and result["goal"]["target"] == 90.0
     assert "lost" in proc.stderr and "Traceback" not in group.output()

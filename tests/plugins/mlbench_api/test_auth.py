@@ -22,6 +22,7 @@ ROUTES = [
     ("POST", "/api/runs/{run_id}/token"),
     ("POST", "/api/runs/{run_id}/stop"),
     ("PUT", "/api/runs/{run_id}/result"),
+    ("PUT", "/api/runs/{run_id}/record"),
     ("POST", "/api/runs/{run_id}/logs"),
     ("GET", "/api/runs/{run_id}/logs"),
     ("GET", "/api/benchmarks"),
@@ -96,6 +97,8 @@ def test_worker_token_writes_only_for_its_run(api, make_run, worker_client):
     assert worker.post(f"/api/runs/{mine['id']}/logs", json=line).status_code == 201
     result = {"result": {"time_to_target_s": 1.0}}
     assert worker.put(f"/api/runs/{mine['id']}/result", json=result).status_code == 200
+    record = {"record": {"seed": 0}}
+    assert worker.put(f"/api/runs/{mine['id']}/record", json=record).status_code == 200
     # Refused: another run's metrics or pods, and every non-writing route.
     assert (
         worker.post(
@@ -119,6 +122,7 @@ def test_worker_token_writes_only_for_its_run(api, make_run, worker_client):
     assert worker.put("/api/pods/stray", json={}).status_code == 403
     assert worker.post(f"/api/runs/{other['id']}/logs", json=line).status_code == 403
     assert worker.put(f"/api/runs/{other['id']}/result", json=result).status_code == 403
+    assert worker.put(f"/api/runs/{other['id']}/record", json=record).status_code == 403
     assert worker.get(f"/api/runs/{mine['id']}/logs").status_code == 403
     assert worker.put("/api/pods/other-0", json={"run_id": mine["id"]}).status_code == 403
     for method, path in [

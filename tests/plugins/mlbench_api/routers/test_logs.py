@@ -1,4 +1,5 @@
-"""/api/runs/{id}/logs and /result: worker output in order, resumable; the official result."""
+"""/api/runs/{id}/logs, /result and /record: worker output in order, resumable; the official
+result; the reproducibility record."""
 
 from __future__ import annotations
 
@@ -66,3 +67,16 @@ def test_result_is_recorded(api, run):
     assert response.status_code == 200
     assert api.get(f"/api/runs/{run['id']}").json()["result"] == result
     assert api.put(f"/api/runs/{run['id']}/result", json={}).status_code == 422
+
+
+def test_reproducibility_record_is_recorded_and_replaced(api, run):
+    assert api.get(f"/api/runs/{run['id']}").json()["record"] is None
+    record = {"versions": {"torch": "2.13.0"}, "seed": 0, "world_size": 2}
+    response = api.put(f"/api/runs/{run['id']}/record/", json={"record": record})
+    assert response.status_code == 200
+    assert response.json()["record"] == record
+    api.put(f"/api/runs/{run['id']}/record", json={"record": {"seed": 1}})
+    assert api.get(f"/api/runs/{run['id']}").json()["record"] == {"seed": 1}
+    bad = api.put(f"/api/runs/{run['id']}/record", json={"record": "text"})
+    assert bad.status_code == 422 and "record" in bad.json()["message"]
+    assert api.put("/api/runs/999999/record", json={"record": {}}).status_code == 404
