@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     max_workers: int = Field(default=16, ge=1)
     data_dir: Path | None = None  # datasets (default: <home>/data)
     data_url: str | None = None  # a mirror of the datasets' official download locations
+    # Digests pinned per dataset file name, "sha256:HEX" or "md5:HEX" (JSON object in the env).
+    data_checksums: dict[str, str] = Field(default_factory=dict)
     dag_id: str = "mlbench_run"
     # Set by the launcher for each worker process / pod:
     pod_name: str | None = None

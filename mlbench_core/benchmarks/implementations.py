@@ -1,10 +1,11 @@
-"""Which benchmarks the worker can run: registry id → task builder."""
+"""Which benchmarks the worker can train: registry id → task builder (``0a`` measures the
+communication backend instead, see :mod:`mlbench_core.benchmarks.allreduce`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from mlbench_core.benchmarks import digits
+from mlbench_core.benchmarks import digits, language, linear, vision
 from mlbench_core.benchmarks.registry import REGISTRY
 from mlbench_core.worker import WorkerError
 from mlbench_core.worker.trainer import Task, TaskContext
@@ -14,6 +15,9 @@ __all__ = ["BUILDERS", "Builder", "get_builder"]
 Builder = Callable[[TaskContext], Task]
 
 BUILDERS: dict[str, Builder] = {
+    "1a": vision.build,
+    "2a": linear.build,
+    "3a": language.build,
     "digits": digits.build,
 }
 

@@ -135,6 +135,7 @@ REGISTRY: dict[str, BenchmarkSpec] = {
             optimizer=OptimizerSpec(lr=4.0),
             batch_size=100,
             epochs=10,
+            aggregations=("allreduce", "ddp"),
             hyperparameters={"l2": 2.5e-6, "features": 2000},
             image="mlbench-worker-linear",
             notes=(
@@ -158,6 +159,7 @@ REGISTRY: dict[str, BenchmarkSpec] = {
             optimizer=OptimizerSpec(lr=30.0, weight_decay=1.2e-6),
             batch_size=80,
             epochs=750,
+            aggregations=("allreduce", "ddp"),
             hyperparameters={"bptt": 70, "clip": 0.25, "emb": 400, "hidden": 1150, "layers": 3},
             image="mlbench-worker-nlp",
             notes=(

@@ -245,8 +245,20 @@ def cmd_benchmarks(args: argparse.Namespace, settings: Settings) -> int:
     table.add_column("title")
     table.add_column("goal")
     table.add_column("light goal")
+    table.add_column("batch/worker", justify="right")
+    table.add_column("epochs", justify="right")
+    table.add_column("aggregation")
     for spec in benchmarks:
         goal, light = show_goal(spec.get("goal")), show_goal(spec.get("light_goal"))
-        table.add_row(spec["id"], spec["title"], goal, light)
+        batch, epochs = spec.get("batch_size"), spec.get("epochs")
+        table.add_row(
+            spec["id"],
+            spec["title"],
+            goal,
+            light,
+            str(batch) if batch else "-",
+            str(epochs) if epochs else "-",
+            ", ".join(spec.get("aggregations") or []) or "-",
+        )
     out.print(table)
     return EXIT_OK

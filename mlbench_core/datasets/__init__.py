@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from mlbench_core.datasets import cifar10, epsilon, wikitext2
 from mlbench_core.datasets.batches import Batches, Transform
+from mlbench_core.datasets.bptt import BpttBatches
 from mlbench_core.datasets.cifar10 import Cifar10, augment, load_cifar10, normalize
 from mlbench_core.datasets.download import (
     DatasetError,
@@ -19,6 +20,7 @@ from mlbench_core.datasets.download import (
     file_digest,
 )
 from mlbench_core.datasets.epsilon import load_epsilon, load_libsvm
+from mlbench_core.datasets.locate import obtain, pinned
 from mlbench_core.datasets.partition import contiguous, partition, shard
 from mlbench_core.datasets.synthetic import (
     synthetic_cifar10,
@@ -31,6 +33,7 @@ from mlbench_core.datasets.wikitext2 import Corpus, Dictionary, batchify, get_ba
 __all__ = [
     "SOURCES",
     "Batches",
+    "BpttBatches",
     "Cifar10",
     "Corpus",
     "DatasetError",
@@ -50,7 +53,9 @@ __all__ = [
     "load_libsvm",
     "load_wikitext2",
     "normalize",
+    "obtain",
     "partition",
+    "pinned",
     "shard",
     "synthetic_cifar10",
     "synthetic_epsilon",

@@ -49,3 +49,10 @@ class Batches:
             if self.transform is not None:
                 x = self.transform(x, self.generator)
             yield x, self.y[index]
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """The shuffling state (for a checkpoint): the next epoch's order follows from it."""
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.generator.set_state(state["generator"])

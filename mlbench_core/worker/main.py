@@ -15,9 +15,10 @@ from typing import Any, TextIO
 import torch
 
 from mlbench_core.api import ApiClient, ApiError, MetricsWriter
-from mlbench_core.benchmarks import allreduce
+from mlbench_core.benchmarks import allreduce, common
 from mlbench_core.benchmarks.implementations import get_builder
 from mlbench_core.benchmarks.registry import BenchmarkSpec, get_benchmark
+from mlbench_core.datasets import DatasetError
 from mlbench_core.settings import get_settings
 from mlbench_core.worker import WorkerError, distributed, reproducibility
 from mlbench_core.worker.distributed import DEFAULT_TIMEOUT
@@ -111,20 +112,25 @@ def _train(
     applied: dict[str, Any],
 ) -> None:
     settings = get_settings()
-    task = get_builder(spec.id)(
-        TaskContext(
-            rank=ctx.rank,
-            world_size=ctx.world_size,
-            seed=options.seed,
-            light=options.light,
-            epochs=options.epochs,
-            device=ctx.device,
-            data_dir=settings.datasets_dir,
-            data_url=settings.data_url,
-            synthetic=options.synthetic,
-            overrides=dict(options.overrides),
+    build = get_builder(spec.id)
+    try:
+        task = build(
+            TaskContext(
+                rank=ctx.rank,
+                world_size=ctx.world_size,
+                seed=options.seed,
+                light=options.light,
+                epochs=options.epochs,
+                device=ctx.device,
+                data_dir=settings.datasets_dir,
+                data_url=settings.data_url,
+                data_checksums=dict(settings.data_checksums),
+                synthetic=options.synthetic,
+                overrides=dict(options.overrides),
+            )
         )
-    )
+    except DatasetError as exc:
+        raise WorkerError(f"dataset of benchmark {spec.id}: {exc}", 1) from None
     task.aggregation = options.aggregation or task.aggregation
     hyper = {**task.hyperparameters, "aggregation": task.aggregation, "epochs": task.epochs}
     stored = None
@@ -172,7 +178,8 @@ def _allreduce(
     applied: dict[str, Any],
 ) -> None:
     """Benchmark 0a: all-reduce latency and bus bandwidth per size and dtype."""
-    hyper = dict(spec.hyperparameters)
+    context = TaskContext(ctx.rank, ctx.world_size, light=options.light)
+    hyper = common.settings(spec, replace(context, overrides=dict(options.overrides)))
     largest = int(hyper["light_max_elements" if options.light else "max_elements"])
     sizes = allreduce.sizes(largest, per_decade=int(hyper["per_decade"]))
     dtypes = tuple(getattr(torch, name) for name in str(hyper["dtypes"]).split(","))

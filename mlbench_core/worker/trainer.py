@@ -46,6 +46,7 @@ class TaskContext:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     data_dir: Path | None = None  # where datasets are (or are downloaded to)
     data_url: str | None = None  # a mirror of the official download locations
+    data_checksums: dict[str, str] = field(default_factory=dict)  # pinned digests by file name
     synthetic: bool = False  # random data of the real shapes: throughput only
     overrides: dict[str, Any] = field(default_factory=dict)  # settings changed for this run
 

@@ -1,74 +1,24 @@
-"""A local HTTP server standing in for the datasets' hosts (nothing leaves 127.0.0.1)."""
+"""Fixtures of the dataset tests: a local mirror of the datasets' hosts."""
 
 from __future__ import annotations
 
-import functools
-import threading
-from collections import Counter
+import socket
 from collections.abc import Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
-
-class Mirror:
-    """Files in ``root`` served at ``url``; ``requests`` counts the GETs by file name."""
-
-    def __init__(self, root: Path, url: str, requests: Counter[str]) -> None:
-        self.root, self.url, self.requests = root, url, requests
-
-    def put(self, name: str, data: bytes) -> Path:
-        path = self.root / name
-        path.write_bytes(data)
-        return path
-
-
-class _Handler(SimpleHTTPRequestHandler):
-    counter: Counter[str]
-
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-        self.counter[self.path.lstrip("/")] += 1
-        if self.path.endswith(".truncated"):  # a connection lost after 10 of 100 bytes
-            self.send_response(200)
-            self.send_header("Content-Length", "100")
-            self.end_headers()
-            self.wfile.write(b"x" * 10)
-            self.close_connection = True
-            return
-        super().do_GET()
-
-    def end_headers(self) -> None:
-        # Some servers label .gz files as gzip-encoded: the client must keep the bytes as is.
-        if self.path.endswith(".gz"):
-            self.send_header("Content-Encoding", "gzip")
-        super().end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
+from tests.support.mirror import Mirror, serve
 
 
 @pytest.fixture
 def mirror(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mirror]:
-    root = tmp_path_factory.mktemp("mirror")  # not under tmp_path, the tests' data folder
-    counter: Counter[str] = Counter()
-    handler = type("Handler", (_Handler,), {"counter": counter})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(handler, directory=root))
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield Mirror(root, f"http://127.0.0.1:{server.server_address[1]}", counter)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with serve(tmp_path_factory.mktemp("mirror")) as served:  # not under tmp_path (data dir)
+        yield served
 
 
 @pytest.fixture
 def dead_url() -> str:
     """A URL on 127.0.0.1 where nothing listens."""
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

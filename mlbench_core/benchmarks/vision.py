@@ -1,0 +1,91 @@
+"""Benchmark 1a: ResNet-20 on CIFAR-10 (the official python tarball, or synthetic images)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from mlbench_core.benchmarks import common
+from mlbench_core.benchmarks.registry import get_benchmark
+from mlbench_core.datasets import (
+    Batches,
+    augment,
+    cifar10,
+    normalize,
+    obtain,
+    partition,
+    shard,
+    synthetic_cifar10,
+)
+from mlbench_core.datasets.download import folder_lock
+from mlbench_core.models.resnet import resnet20
+from mlbench_core.worker.metrics import top_k_accuracy
+from mlbench_core.worker.trainer import Task, TaskContext
+
+__all__ = ["build", "load"]
+
+VAL_BATCH = 500
+
+
+def _normalized(images: torch.Tensor, _generator: torch.Generator) -> torch.Tensor:
+    return normalize(images)
+
+
+def load(ctx: TaskContext) -> tuple[cifar10.Cifar10, dict[str, Any]]:
+    """The dataset for this run and the record of where it came from."""
+    if ctx.synthetic:
+        train = synthetic_cifar10(cifar10.N_TRAIN, ctx.seed)
+        test = synthetic_cifar10(cifar10.N_TEST, ctx.seed + 1)
+        data = cifar10.Cifar10(*train, *test)
+        return data, {"source": "synthetic", "dataset": "cifar10", "samples": cifar10.N_TRAIN}
+    path, record = obtain(
+        cifar10.SOURCE,
+        Path(ctx.data_dir or "."),
+        base_url=ctx.data_url,
+        checksums=ctx.data_checksums,
+        progress=ctx.rank == 0,
+    )
+    with folder_lock(path.parent):  # one worker writes the array cache
+        data = cifar10.read_cifar10(path)
+    return data, {"source": "file", "dataset": "cifar10", "files": [record]}
+
+
+def build(ctx: TaskContext) -> Task:
+    """ResNet-20 for rank ``ctx.rank``: its partition of the 50,000 training images (random
+    crop + flip), its shard of the 10,000 test images for validation."""
+    spec = get_benchmark("1a")
+    hp = common.settings(spec, ctx)
+    data, source = load(ctx)
+    mine = partition(len(data.train_labels), ctx.rank, ctx.world_size, ctx.seed)
+    val = shard(len(data.test_labels), ctx.rank, ctx.world_size)
+    train_loader = Batches(
+        data.train_images[mine],
+        data.train_labels[mine],
+        int(hp["batch_size"]),
+        shuffle=True,
+        seed=ctx.seed + ctx.rank,
+        transform=augment,
+    )
+    val_loader = Batches(
+        data.test_images[val], data.test_labels[val], VAL_BATCH, transform=_normalized
+    )
+    torch.manual_seed(ctx.seed)  # the same initial weights on every rank
+    model = resnet20().to(ctx.device)
+    optimizer = common.optimizer(spec, model.parameters(), hp)
+    return Task(
+        model=model,
+        train_loader=train_loader,
+        val_loader=val_loader,
+        optimizer=optimizer,
+        loss_fn=nn.functional.cross_entropy,
+        metric=top_k_accuracy(1),
+        goal=common.goal(spec, ctx),
+        epochs=common.epochs(spec, ctx),
+        scheduler=common.scheduler(spec, optimizer, len(train_loader), ctx.world_size),
+        aggregation=spec.aggregation,
+        hyperparameters=hp,
+        data={**source, "train_samples_per_worker": len(mine)},
+    )
