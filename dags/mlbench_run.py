@@ -17,6 +17,8 @@ from mlbench_core.api import ApiClient
 from mlbench_core.benchmarks import DEFAULT_BENCHMARK, REGISTRY
 from mlbench_core.settings import Backend, get_settings
 
+AGGREGATIONS = sorted({name for spec in REGISTRY.values() for name in spec.aggregations})
+
 settings = get_settings()
 CONNECTION = "mlbench_api"
 
@@ -111,6 +113,16 @@ with DAG(
             "gloo", type="string", enum=["gloo", "nccl"], title="Communication backend"
         ),
         "light_target": Param(False, type="boolean", title="Light target"),
+        "aggregation": Param(
+            None,
+            type=["null", "string"],
+            enum=[None, *AGGREGATIONS],
+            title="Aggregation",
+            description="Empty: the benchmark's default",
+        ),
+        "synthetic": Param(
+            False, type="boolean", title="Synthetic data (throughput only, no goal)"
+        ),
     },
 ) as dag:
 

@@ -30,6 +30,8 @@ RUN_FIELDS = (
     "backend",
     "gpu_enabled",
     "light_target",
+    "aggregation",
+    "synthetic",
     "image_name",
     "custom_image_command",
 )

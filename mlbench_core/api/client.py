@@ -183,12 +183,16 @@ class ApiClient:
         summarize: int | None = None,
         metric_filter: str | None = None,
         last_n: int | None = None,
+        metadata: bool = False,
     ) -> dict[str, list[dict[str, Any]]]:
-        """The series of one run: series name -> ``[{date, value}]`` in date order."""
+        """The series of one run: series name -> ``[{date, value}]`` in date order (with
+        ``metadata``, each point's metadata too, where it has some)."""
         params = {
             "metric_type": "run",
             **self._series_params(since, summarize, metric_filter, last_n),
         }
+        if metadata:
+            params["metadata"] = "true"
         return self._json("GET", f"/metrics/{run_id}", params=params)
 
     def download_run_metrics(
@@ -300,6 +304,8 @@ class ApiClient:
         backend: str = "gloo",
         gpu_enabled: bool = False,
         light_target: bool = False,
+        aggregation: str | None = None,
+        synthetic: bool = False,
         job_id: str | None = None,
     ) -> dict[str, Any]:
         """Create a run (INITIALIZED) and trigger its DAG run; 409 if the name is taken.
@@ -317,6 +323,8 @@ class ApiClient:
             "backend": str(backend),
             "gpu_enabled": gpu_enabled,
             "light_target": light_target,
+            "aggregation": aggregation,
+            "synthetic": synthetic,
             "job_id": job_id,
         }
         return self._json("POST", "/runs", json={k: v for k, v in data.items() if v is not None})

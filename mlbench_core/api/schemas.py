@@ -209,6 +209,16 @@ class RunCreate(_Strict):
     backend: CommBackend = CommBackend.GLOO
     gpu_enabled: bool = False
     light_target: bool = False
+    aggregation: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
+        default=None,
+        max_length=32,
+        description="Gradient aggregation (allreduce, ddp, gossip: those the benchmark "
+        "offers); none = the benchmark's default",
+    )
+    synthetic: bool = Field(
+        default=False,
+        description="Random data of the real shapes: throughput only, no goal",
+    )
     job_id: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
         default=None,
         max_length=250,
@@ -256,6 +266,18 @@ class RunCreate(_Strict):
             raise ValueError("custom_image_command is required with image_name")
         if self.backend is CommBackend.NCCL and not self.gpu_enabled:
             raise ValueError("backend nccl needs gpu_enabled")
+        offered = (info.context or {}).get("aggregations", {})
+        if self.aggregation is not None:
+            if self.benchmark is None:
+                raise ValueError("aggregation needs a benchmark (not a custom image)")
+            valid = offered.get(self.benchmark)
+            if valid is not None and self.aggregation not in valid:
+                raise ValueError(
+                    f"aggregation {self.aggregation!r} is not offered by benchmark "
+                    f"{self.benchmark}; valid: {', '.join(valid) or 'none'}"
+                )
+        if self.synthetic and self.benchmark is None:
+            raise ValueError("synthetic needs a benchmark (not a custom image)")
         return self
 
 
@@ -287,6 +309,8 @@ class RunOut(BaseModel):
     backend: CommBackend
     gpu_enabled: bool
     light_target: bool
+    aggregation: str | None = None
+    synthetic: bool = False
     result: dict[str, Any] | str | None = None
     record: dict[str, Any] | None = None
 

@@ -98,10 +98,45 @@ def _agreed_min(value: int, device: torch.device, world_size: int) -> int:
     return int(tensor.item())
 
 
+# What each backend's all-reduce (sum) takes. Calling it with another type can leave an
+# error pending in the process group that surfaces at a later collective, so those types are
+# refused here, before any call.
+SUPPORTED: dict[str, frozenset[torch.dtype]] = {
+    "gloo": frozenset(
+        {
+            torch.float16,
+            torch.bfloat16,
+            torch.float32,
+            torch.float64,
+            torch.int8,
+            torch.uint8,
+            torch.int32,
+            torch.int64,
+        }
+    ),
+    "nccl": frozenset(
+        {
+            torch.float16,
+            torch.bfloat16,
+            torch.float32,
+            torch.float64,
+            torch.int8,
+            torch.uint8,
+            torch.int32,
+            torch.int64,
+        }
+    ),
+}
+
+
 def _probe(dtype: torch.dtype, device: torch.device, world_size: int) -> str | None:
-    """None if every rank can all-reduce ``dtype``; else why not (this rank's reason, or
-    that another rank failed). The backend checks the type before communicating, so a
-    rejected type fails alike and at once on every rank."""
+    """None if every rank can all-reduce ``dtype``; else why not. Types outside the
+    backend's known set (:data:`SUPPORTED`) are refused without a call; a known type is tried
+    once on a 1-element tensor, and all ranks agree on the outcome (an all-reduce)."""
+    backend = dist.get_backend() if dist.is_initialized() else "the backend"
+    known = SUPPORTED.get(str(backend))
+    if known is not None and dtype not in known:
+        return f"{backend} cannot all-reduce {_dtype_name(dtype)}: Invalid scalar type"
     reason = None
     try:
         dist.all_reduce(torch.zeros(1, dtype=dtype, device=device))
@@ -110,7 +145,6 @@ def _probe(dtype: torch.dtype, device: torch.device, world_size: int) -> str | N
         reason = text.splitlines()[0] if text else type(exc).__name__
     if _agreed_min(0 if reason else 1, device, world_size):
         return None
-    backend = dist.get_backend() if dist.is_initialized() else "the backend"
     return f"{backend} cannot all-reduce {_dtype_name(dtype)}: {reason or 'fails on another rank'}"
 
 

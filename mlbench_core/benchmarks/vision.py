@@ -12,6 +12,7 @@ from mlbench_core.benchmarks import common
 from mlbench_core.benchmarks.registry import get_benchmark
 from mlbench_core.datasets import (
     Batches,
+    SyntheticBatches,
     augment,
     cifar10,
     normalize,
@@ -25,7 +26,7 @@ from mlbench_core.models.resnet import resnet20
 from mlbench_core.worker.metrics import top_k_accuracy
 from mlbench_core.worker.trainer import Task, TaskContext
 
-__all__ = ["build", "load"]
+__all__ = ["build", "loaders"]
 
 VAL_BATCH = 500
 
@@ -34,13 +35,22 @@ def _normalized(images: torch.Tensor, _generator: torch.Generator) -> torch.Tens
     return normalize(images)
 
 
-def load(ctx: TaskContext) -> tuple[cifar10.Cifar10, dict[str, Any]]:
-    """The dataset for this run and the record of where it came from."""
-    if ctx.synthetic:
-        train = synthetic_cifar10(cifar10.N_TRAIN, ctx.seed)
-        test = synthetic_cifar10(cifar10.N_TEST, ctx.seed + 1)
-        data = cifar10.Cifar10(*train, *test)
-        return data, {"source": "synthetic", "dataset": "cifar10", "samples": cifar10.N_TRAIN}
+def loaders(ctx: TaskContext, batch_size: int) -> tuple[Any, Any, dict[str, Any]]:
+    """This rank's training loader (its partition, random crop + flip), validation loader
+    (its shard of the test set) and the record of where the data came from."""
+    if ctx.synthetic:  # made batch by batch: an epoch as long as the real one, no memory
+        train = SyntheticBatches(
+            synthetic_cifar10,
+            cifar10.N_TRAIN // ctx.world_size,
+            batch_size,
+            seed=ctx.seed + ctx.rank,
+            transform=augment,
+        )
+        val_n = len(shard(cifar10.N_TEST, ctx.rank, ctx.world_size))
+        val = SyntheticBatches(
+            synthetic_cifar10, val_n, VAL_BATCH, seed=10_000 + ctx.rank, transform=_normalized
+        )
+        return train, val, {"source": "synthetic", "dataset": "cifar10"}
     path, record = obtain(
         cifar10.SOURCE,
         Path(ctx.data_dir or "."),
@@ -50,7 +60,20 @@ def load(ctx: TaskContext) -> tuple[cifar10.Cifar10, dict[str, Any]]:
     )
     with folder_lock(path.parent):  # one worker writes the array cache
         data = cifar10.read_cifar10(path)
-    return data, {"source": "file", "dataset": "cifar10", "files": [record]}
+    mine = partition(len(data.train_labels), ctx.rank, ctx.world_size, ctx.seed)
+    val_index = shard(len(data.test_labels), ctx.rank, ctx.world_size)
+    train = Batches(
+        data.train_images[mine],
+        data.train_labels[mine],
+        batch_size,
+        shuffle=True,
+        seed=ctx.seed + ctx.rank,
+        transform=augment,
+    )
+    val = Batches(
+        data.test_images[val_index], data.test_labels[val_index], VAL_BATCH, transform=_normalized
+    )
+    return train, val, {"source": "file", "dataset": "cifar10", "files": [record]}
 
 
 def build(ctx: TaskContext) -> Task:
@@ -58,20 +81,7 @@ def build(ctx: TaskContext) -> Task:
     crop + flip), its shard of the 10,000 test images for validation."""
     spec = get_benchmark("1a")
     hp = common.settings(spec, ctx)
-    data, source = load(ctx)
-    mine = partition(len(data.train_labels), ctx.rank, ctx.world_size, ctx.seed)
-    val = shard(len(data.test_labels), ctx.rank, ctx.world_size)
-    train_loader = Batches(
-        data.train_images[mine],
-        data.train_labels[mine],
-        int(hp["batch_size"]),
-        shuffle=True,
-        seed=ctx.seed + ctx.rank,
-        transform=augment,
-    )
-    val_loader = Batches(
-        data.test_images[val], data.test_labels[val], VAL_BATCH, transform=_normalized
-    )
+    train_loader, val_loader, source = loaders(ctx, int(hp["batch_size"]))
     torch.manual_seed(ctx.seed)  # the same initial weights on every rank
     model = resnet20().to(ctx.device)
     optimizer = common.optimizer(spec, model.parameters(), hp)
@@ -87,5 +97,5 @@ def build(ctx: TaskContext) -> Task:
         scheduler=common.scheduler(spec, optimizer, len(train_loader), ctx.world_size),
         aggregation=spec.aggregation,
         hyperparameters=hp,
-        data={**source, "train_samples_per_worker": len(mine)},
+        data={**source, "train_batches_per_worker": len(train_loader)},
     )

@@ -48,6 +48,10 @@ def add_run(commands: argparse._SubParsersAction) -> None:
         "--bandwidth", type=float, metavar="MBPS", help="bandwidth cap per worker in Mbit/s"
     )
     parser.add_argument("--light", action="store_true", help="aim for the light goal")
+    parser.add_argument("--aggregation", help="allreduce, ddp or gossip (default: the benchmark's)")
+    parser.add_argument(
+        "--synthetic", action="store_true", help="random data: throughput only, no goal"
+    )
     parser.add_argument(
         "--follow",
         "-f",
@@ -67,6 +71,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             num_cpus=args.cpus,
             max_bandwidth=args.bandwidth,
             light_target=args.light,
+            aggregation=args.aggregation,
+            synthetic=args.synthetic,
         )
         out.print(f"created run [bold]{run['name']}[/] (id {run['id']})")
         if not args.follow:

@@ -23,6 +23,7 @@ from mlbench_core.datasets.epsilon import load_epsilon, load_libsvm
 from mlbench_core.datasets.locate import obtain, pinned
 from mlbench_core.datasets.partition import contiguous, partition, shard
 from mlbench_core.datasets.synthetic import (
+    SyntheticBatches,
     synthetic_cifar10,
     synthetic_epsilon,
     synthetic_tokens,
@@ -39,6 +40,7 @@ __all__ = [
     "DatasetError",
     "Dictionary",
     "Source",
+    "SyntheticBatches",
     "Transform",
     "augment",
     "batchify",

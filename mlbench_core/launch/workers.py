@@ -17,6 +17,12 @@ def worker_command(run: dict[str, Any]) -> list[str]:
     command += ["--benchmark", run["benchmark"]]
     if run.get("light_target"):
         command.append("--light")
+    if run.get("aggregation"):
+        command += ["--aggregation", run["aggregation"]]
+    if run.get("synthetic"):
+        command.append("--synthetic")
+    if run.get("backend") == "nccl":
+        command += ["--backend", "nccl"]
     return command
 
 

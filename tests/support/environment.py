@@ -41,6 +41,10 @@ def configure() -> Path:
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
             "MLBENCH_HOME": str(root / "mlbench"),
+            # Nothing is downloaded in tests: a dataset that is not made by the test itself
+            # fails fast, locally, instead of reaching the internet.
+            "MLBENCH_DATA_DIR": str(root / "data"),
+            "MLBENCH_DATA_URL": "http://127.0.0.1:9/no-downloads-in-tests",
         }
     )
     os.environ.pop("MLBENCH_DATABASE_URL", None)

@@ -48,6 +48,14 @@ MetricFilter = Annotated[
     str | None, Query(max_length=255, pattern=r"^[^\x00]*$", description="Only this series")
 ]
 LastN = Annotated[int | None, Query(ge=1, le=10_000_000, description="The newest N points")]
+WithMetadata = Annotated[
+    bool,
+    Query(
+        alias="metadata",
+        description="Also each point's metadata (JSON text, e.g. epoch and step); points "
+        "averaged by summarize have none",
+    ),
+]
 
 
 def iso(value: datetime) -> str:
@@ -56,8 +64,7 @@ def iso(value: datetime) -> str:
 
 def encode(series: dict[str, Points]) -> dict[str, list[dict[str, Any]]]:
     return {
-        name: [{"date": iso(p["date"]), "value": p["value"]} for p in points]
-        for name, points in series.items()
+        name: [{**p, "date": iso(p["date"])} for p in points] for name, points in series.items()
     }
 
 
@@ -94,6 +101,7 @@ def owner_metrics(
     metric_filter: MetricFilter = None,
     last_n: LastN = None,
     format: Format = Format.JSON,  # noqa: A002 - the API's parameter name
+    with_metadata: WithMetadata = False,
 ) -> Response:
     """The series of one pod (``metric_type=pod``) or run (``metric_type=run``)."""
     run: Run | None = None
@@ -107,7 +115,13 @@ def owner_metrics(
         run = session.get(Run, pod.run_id) if pod.run_id is not None else None
         label = pod.name
     series = encode(
-        reader.read(since=since, name=metric_filter, summarize=summarize, last_n=last_n)
+        reader.read(
+            since=since,
+            name=metric_filter,
+            summarize=summarize,
+            last_n=last_n,
+            metadata=with_metadata,
+        )
     )
     if format is Format.JSON:
         return JSONResponse(series)

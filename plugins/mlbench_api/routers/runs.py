@@ -59,6 +59,7 @@ def _create_context() -> dict[str, Any]:
         "max_workers": get_settings().max_workers,
         "benchmarks": REGISTRY.keys(),
         "default_benchmark": DEFAULT_BENCHMARK,
+        "aggregations": {spec.id: spec.aggregations for spec in REGISTRY.values()},
     }
 
 

@@ -138,8 +138,10 @@ class SeriesReader:
         name: str | None = None,
         summarize: int | None = None,
         last_n: int | None = None,
+        metadata: bool = False,
     ) -> dict[str, Points]:
-        """Series name -> ``[{date, value}]`` in date order.
+        """Series name -> ``[{date, value}]`` in date order (with ``metadata``, points that
+        have metadata also carry it; points averaged by ``summarize`` have none).
 
         ``since`` keeps points strictly newer than it; ``last_n`` the newest N points of each
         series; ``summarize`` then averages consecutive points (date and value) into at most N
@@ -148,13 +150,18 @@ class SeriesReader:
         names = [name] if name is not None else self.names()
         out: dict[str, Points] = {}
         for series in names:
-            points = self._read_one(series, since, summarize, last_n)
+            points = self._read_one(series, since, summarize, last_n, metadata)
             if points:
                 out[series] = points
         return out
 
     def _read_one(
-        self, name: str, since: datetime | None, summarize: int | None, last_n: int | None
+        self,
+        name: str,
+        since: datetime | None,
+        summarize: int | None,
+        last_n: int | None,
+        metadata: bool = False,
     ) -> Points:
         where = [self._is_owner(), Metric.name == name]
         if since is not None:
@@ -166,7 +173,8 @@ class SeriesReader:
             boundary = self.session.execute(newest).scalar()
             if boundary is not None:
                 where.append(MICROS >= boundary)
-        raw = select(MICROS, Metric.value).where(*where).order_by(MICROS)
+        columns = (MICROS, Metric.value, Metric.meta) if metadata else (MICROS, Metric.value)
+        raw = select(*columns).where(*where).order_by(MICROS)
         if summarize is None:
             return _points(self.session.execute(raw))
         head = self.session.execute(raw.limit(summarize + 1)).all()
@@ -182,4 +190,10 @@ class SeriesReader:
 
 
 def _points(rows: Any) -> Points:
-    return [{"date": from_micros(round(t)), "value": float(v)} for t, v in rows]
+    points = []
+    for row in rows:
+        point = {"date": from_micros(round(row[0])), "value": float(row[1])}
+        if len(row) > 2 and row[2] is not None:
+            point["metadata"] = row[2]
+        points.append(point)
+    return points

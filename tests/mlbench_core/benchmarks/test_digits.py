@@ -75,10 +75,17 @@ def test_task_per_rank_same_model_same_number_of_batches():
     assert tasks[0].model(x).shape == (len(y), 10)
 
 
-def test_builders_exist_for_digits_only_for_now():
+def test_builders_exist_for_every_training_benchmark():
+    from mlbench_core.benchmarks import language, linear, vision
+
     assert get_builder("digits") is digits.build
-    with pytest.raises(WorkerError, match="benchmark 1a has no implementation yet") as info:
-        get_builder("1a")
+    assert (get_builder("1a"), get_builder("2a"), get_builder("3a")) == (
+        vision.build,
+        linear.build,
+        language.build,
+    )
+    with pytest.raises(WorkerError, match="benchmark 0a has no implementation yet") as info:
+        get_builder("0a")  # 0a trains nothing: the worker measures all-reduce instead
     assert info.value.exit_code == 2
     with pytest.raises(WorkerError, match="unknown benchmark 'nope'"):
         get_builder("nope")

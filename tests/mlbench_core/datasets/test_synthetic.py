@@ -39,3 +39,19 @@ def test_token_streams_and_corpus():
         corpus.train,
         synthetic_wikitext2(3, vocab_size=100, sizes={"train": 500, "valid": 50, "test": 60}).train,
     )
+
+
+def test_synthetic_batches_are_made_on_the_fly_reproducibly():
+    from mlbench_core.datasets import SyntheticBatches, synthetic_epsilon
+
+    loader = SyntheticBatches(synthetic_epsilon, 250, 100, seed=3)
+    first = list(loader)
+    assert len(loader) == len(first) == 3 and [len(y) for _, y in first] == [100, 100, 50]
+    assert all(x.shape[1] == 2000 for x, _ in first)
+    second = list(loader)  # another epoch: other data
+    assert not torch.equal(first[0][0], second[0][0])
+    again = SyntheticBatches(synthetic_epsilon, 250, 100, seed=3)
+    assert torch.equal(next(iter(again))[0], first[0][0])  # same seed, same data
+    resumed = SyntheticBatches(synthetic_epsilon, 250, 100, seed=3)
+    resumed.load_state_dict(loader.state_dict())
+    assert torch.equal(next(iter(resumed))[0], next(iter(loader))[0])

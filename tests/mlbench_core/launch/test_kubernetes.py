@@ -23,6 +23,8 @@ RUNS = [
         "num_cpus": 0.5,
         "max_bandwidth": 250.5,
         "light_target": True,
+        "aggregation": "ddp",
+        "synthetic": True,
     },
     {
         "id": 3,
@@ -114,6 +116,12 @@ def test_pod_command_is_exactly_the_local_one():
     assert local_command(run)[1:] == container["args"]
     assert container["command"] == ["python"]
     assert container["args"][:2] == ["-m", "mlbench_core.worker"]
+
+
+def test_run_options_reach_the_worker_command():
+    assert worker_command(RUNS[1])[-4:] == ["--light", "--aggregation", "ddp", "--synthetic"]
+    assert worker_command(RUNS[2])[-2:] == ["--backend", "nccl"]
+    assert "--aggregation" not in worker_command(RUNS[0])
 
 
 def test_custom_image_runs_its_command():

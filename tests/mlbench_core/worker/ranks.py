@@ -38,9 +38,7 @@ def _local_gradients(net: torch.nn.Module, rank: int) -> list[torch.Tensor]:
     generator = torch.Generator().manual_seed(1000 + rank)
     x, y = torch.randn(8, 5, generator=generator), torch.randn(8, 3, generator=generator)
     torch.nn.functional.mse_loss(net(x), y).backward()
-    return [
-        p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in net.parameters()
-    ]
+    return [p.grad.clone() if p.grad is not None else torch.zeros_like(p) for p in net.parameters()]
 
 
 def aggregate(ctx: distributed.DistContext, out: Path, strategy: str) -> None:

@@ -52,8 +52,7 @@ def test_gossip_averages_parameters_with_the_neighbour_after_the_step(tmp_path):
             torch.testing.assert_close(got, own)
     # ...then both hold the mean of the two stepped models (two ranks: one neighbour each).
     stepped = [
-        [p0 - 0.5 * g for p0, g in zip(r["params_before"], r["before"], strict=True)]
-        for r in ranks
+        [p0 - 0.5 * g for p0, g in zip(r["params_before"], r["before"], strict=True)] for r in ranks
     ]
     for rank in ranks:
         for got, a, b in zip(rank["params_after"], *stepped, strict=True):

@@ -207,6 +207,26 @@ def test_summarize_averages_consecutive_points(api, hundred):
     assert sum(p["value"] for p in seven) / len(seven) == pytest.approx(49.5, abs=3)
 
 
+def test_metadata_comes_back_on_request(api, run):
+    metrics = [
+        {
+            "run_id": run["id"],
+            "name": "val",
+            "date": iso(T0),
+            "value": 1,
+            "metadata": '{"epoch": 1}',
+        },
+        {"run_id": run["id"], "name": "val", "date": iso(T0 + timedelta(seconds=1)), "value": 2},
+    ]
+    assert api.post("/api/metrics/batch", json=metrics).status_code == 201
+    plain = series(api, run["id"], metric_type="run")["val"]
+    assert all("metadata" not in p for p in plain)
+    got = series(api, run["id"], metric_type="run", metadata="true")["val"]
+    assert got[0]["metadata"] == '{"epoch": 1}' and "metadata" not in got[1]
+    averaged = series(api, run["id"], metric_type="run", metadata="true", summarize=1)["val"]
+    assert averaged == [{"date": iso(T0 + timedelta(seconds=0.5)), "value": 1.5}]
+
+
 def test_summarize_of_last_n(api, hundred):
     got = series(api, hundred, metric_type="run", metric_filter="loss", last_n=20, summarize=2)
     assert [p["value"] for p in got["loss"]] == [84.5, 94.5]

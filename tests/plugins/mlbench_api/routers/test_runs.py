@@ -117,12 +117,28 @@ def test_unknown_benchmark_error_lists_the_valid_ones(api):
         ({"image_name": "x/y", "custom_image_command": "run"}, "mutually exclusive"),
         ({"benchmark": None, "image_name": "x/y"}, "custom_image_command"),
         ({"backend": "nccl"}, "gpu_enabled"),
+        ({"aggregation": "ring"}, "aggregation 'ring' is not offered by benchmark 1a"),
+        ({"benchmark": "2a", "aggregation": "gossip"}, "valid: allreduce, ddp"),
+        (
+            {"benchmark": None, "image_name": "x/y", "custom_image_command": "r", "synthetic": 1},
+            "synthetic needs a benchmark",
+        ),
     ],
 )
 def test_inconsistent_run_is_rejected(api, change, text):
     response = api.post("/api/runs/", json={**VALID, **change})
     assert response.status_code == 422
     assert text in response.json()["message"]
+
+
+def test_aggregation_and_synthetic_are_part_of_the_run(api, airflow_api):
+    body = {**VALID, "name": "resnet-ddp", "aggregation": "ddp", "synthetic": True}
+    response = api.post("/api/runs/", json=body)
+    assert response.status_code == 201, response.text
+    run = api.get(f"/api/runs/{response.json()['id']}").json()
+    assert (run["aggregation"], run["synthetic"]) == ("ddp", True)
+    plain = api.post("/api/runs/", json={**VALID, "name": "resnet-default"}).json()
+    assert (plain["aggregation"], plain["synthetic"]) == (None, False)
 
 
 def test_max_workers_comes_from_the_settings(api, settings_env):

@@ -33,6 +33,9 @@ def fresh_url(request, tmp_path) -> Iterator[str]:  # noqa: ANN001
     admin.dispose()
 
 
+HEAD = "0003"  # the newest migration
+
+
 def _open_store(url: str) -> str | None:
     store = Store(url)
     version = store.schema_version()
@@ -42,17 +45,17 @@ def _open_store(url: str) -> str | None:
 
 def test_migrations_create_the_schema_once(fresh_url):
     store = Store(fresh_url)
-    assert store.schema_version() == "0002"
+    assert store.schema_version() == HEAD
     tables = set(inspect(store.engine).get_table_names())
     assert {"runs", "pods", "metrics", "mlbench_alembic_version"} <= tables
     store.dispose()
-    assert _open_store(fresh_url) == "0002"  # a second start-up changes nothing
+    assert _open_store(fresh_url) == HEAD  # a second start-up changes nothing
 
 
 def test_concurrent_start_ups_migrate_once(fresh_url):
     with multiprocessing.get_context("spawn").Pool(3) as pool:
         versions = pool.map(_open_store, [fresh_url] * 3)
-    assert versions == ["0002"] * 3
+    assert versions == [HEAD] * 3
 
 
 def test_metrics_belong_to_a_run_xor_a_pod(store):
