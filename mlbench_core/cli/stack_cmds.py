@@ -54,7 +54,7 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     table.add_column(no_wrap=True)
     table.add_row("Airflow UI", urls["airflow"])
     table.add_row("API", urls["api"])
-    table.add_row("dashboard", f"{urls['dashboard']}  (not served yet: the dashboard is next)")
+    table.add_row("dashboard", f"{urls['dashboard']}  (log in through the Airflow UI)")
     password = escape(credentials.admin_password) if credentials else "(see credentials.json)"
     table.add_row("log in", f"user {ADMIN_USER}, password {password}")
     table.add_row("credentials", str(stack.paths.credentials))

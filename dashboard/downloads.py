@@ -1,0 +1,128 @@
+"""Download links of the dashboard: files fetched from the API with the caller's token.
+
+A plain link cannot carry the API token of a standalone dashboard, and a Dash callback would
+hold a whole file in memory and in base64; these Flask routes stream the API's answer instead.
+Errors come back as one line of text with the API's status, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import flask
+import requests
+
+from dashboard.api import access, error_message
+from mlbench_core.api import ApiError, ApiUnavailable, raise_for_response
+
+__all__ = ["register"]
+
+CHUNK = 64 * 1024
+
+
+def _attachment(filename: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{filename}"'}
+
+
+def _failure(exc: Exception) -> flask.Response:
+    status = exc.status if isinstance(exc, ApiError) and exc.status >= 400 else 502
+    return flask.Response(error_message(exc) + "\n", status=status, mimetype="text/plain")
+
+
+def _stream(path: str, params: dict[str, Any], filename: str, mimetype: str) -> flask.Response:
+    """The API's answer to ``GET path`` passed through as an attachment, chunk by chunk."""
+    client = access().client(timeout=300)
+    url = client.base_url + path
+    try:
+        answer = client.session.get(url, params=params, stream=True, timeout=client.timeout)
+    except requests.RequestException as exc:
+        client.close()
+        return _failure(ApiUnavailable(f"GET {url}: cannot reach the API ({exc})"))
+    try:
+        raise_for_response(answer)
+    except ApiError as exc:
+        answer.close()
+        client.close()
+        return _failure(exc)
+
+    def body() -> Iterator[bytes]:
+        try:
+            yield from answer.iter_content(CHUNK)
+        finally:
+            answer.close()
+            client.close()
+
+    return flask.Response(body(), mimetype=mimetype, headers=_attachment(filename))
+
+
+def run_metrics_json(run_id: int) -> flask.Response:
+    """Every point of every series of the run, as the API returns them."""
+    return _stream(
+        f"/metrics/{run_id}",
+        {"metric_type": "run"},
+        f"run-{run_id}-metrics.json",
+        "application/json",
+    )
+
+
+def run_metrics_zip(run_id: int) -> flask.Response:
+    """The API's zip: one JSON file per series and the run's ``result.json``."""
+    return _stream(
+        f"/metrics/{run_id}",
+        {"metric_type": "run", "format": "zip"},
+        f"run-{run_id}-metrics.zip",
+        "application/zip",
+    )
+
+
+def run_resources_json(run_id: int) -> flask.Response:
+    """Every series of every worker of the run: ``{pod: {series: [{date, value}]}}``."""
+    try:
+        with access().client(timeout=300) as client:
+            pods = client.get_pods(run_id=run_id)
+            body = {pod["name"]: client.get_pod_metrics(pod["name"]) for pod in pods}
+    except Exception as exc:  # noqa: BLE001 - answered as a message
+        return _failure(exc)
+    return flask.Response(
+        json.dumps(body),
+        mimetype="application/json",
+        headers=_attachment(f"run-{run_id}-resources.json"),
+    )
+
+
+def worker_metrics_zip(name: str) -> flask.Response:
+    """The API's zip of one worker's series."""
+    return _stream(
+        f"/metrics/{quote(name, safe='')}",
+        {"format": "zip"},
+        f"{name}-metrics.zip",
+        "application/zip",
+    )
+
+
+def register(server: flask.Flask) -> None:
+    """Add the download routes (under ``/download/``) to the dashboard's Flask server."""
+    server.add_url_rule(
+        "/download/runs/<int:run_id>/metrics.json", "run_metrics_json", run_metrics_json
+    )
+    server.add_url_rule(
+        "/download/runs/<int:run_id>/metrics.zip", "run_metrics_zip", run_metrics_zip
+    )
+    server.add_url_rule(
+        "/download/runs/<int:run_id>/resources.json", "run_resources_json", run_resources_json
+    )
+    server.add_url_rule(
+        "/download/workers/<name>/metrics.zip", "worker_metrics_zip", worker_metrics_zip
+    )
+
+
+def run_links(run_id: int) -> list[tuple[str, str]]:
+    """(label, path) of the run's downloads, paths relative to the dashboard."""
+    return [
+        ("Metrics (JSON)", f"/download/runs/{run_id}/metrics.json"),
+        ("Metrics (zip)", f"/download/runs/{run_id}/metrics.zip"),
+        ("Workers' resource usage (JSON)", f"/download/runs/{run_id}/resources.json"),
+    ]

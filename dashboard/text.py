@@ -1,0 +1,84 @@
+"""Short texts for tables and headings: dates, durations, a run's result in a line."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+TERMINAL = ("FINISHED", "FAILED", "CANCELLED")
+
+
+def parse_date(value: Any) -> datetime | None:
+    """An API date (ISO 8601, ``Z`` or offset) as an aware datetime; None if it is not one."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def show_date(value: Any) -> str:
+    """``2026-11-23 04:31:07`` (UTC), or ``-``."""
+    parsed = parse_date(value)
+    return parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if parsed else "-"
+
+
+def show_seconds(seconds: float | None) -> str:
+    """``12.3 s``, ``4m05s``, ``1h02m03s``, or ``-``."""
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def duration(run: Mapping[str, Any], now: datetime | None = None) -> float | None:
+    """Seconds from the run's start to its end (to ``now`` while it goes); None before."""
+    started = parse_date(run.get("started_at"))
+    if started is None:
+        return None
+    ended = parse_date(run.get("finished_at"))
+    if ended is None:
+        if run.get("state") in TERMINAL:
+            return None
+        ended = now or datetime.now(UTC)
+    return max(0.0, (ended - started).total_seconds())
+
+
+def show_number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int) or (value.is_integer() and abs(value) < 1e15):
+        return str(int(value))
+    return f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e6 else f"{value:.3f}".rstrip("0")
+
+
+def result_summary(result: Any) -> str:
+    """The run's result in a few words: the goal reached in how long, or why not."""
+    if result is None or result == {}:
+        return "-"
+    if isinstance(result, str):
+        line = " ".join(result.split())
+        return line if len(line) <= 80 else line[:77] + "..."
+    if not isinstance(result, Mapping):
+        return str(result)
+    goal = result.get("goal") if isinstance(result.get("goal"), Mapping) else None
+    target = f"{goal['metric']} {show_number(goal['target'])}" if goal else "target"
+    if result.get("reached") is True:
+        return f"{target} reached in {show_seconds(result.get('time_to_target_s'))}"
+    if result.get("reached") is False:
+        final = result.get("final") if isinstance(result.get("final"), Mapping) else {}
+        best = final.get(goal["metric"]) if goal else None
+        got = f" (last {show_number(best)})" if isinstance(best, int | float) else ""
+        return f"{target} not reached{got}"
+    if isinstance(result.get("rows"), list):
+        return f"{len(result['rows'])} measurements in {show_seconds(result.get('total_time_s'))}"
+    if result.get("error"):
+        return f"error: {result['error']}"
+    return ", ".join(f"{k}={show_number(v)}" for k, v in list(result.items())[:3])

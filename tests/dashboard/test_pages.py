@@ -1,0 +1,213 @@
+"""Every page in headless Chromium against the real API with data (the plugin-mounted
+dashboard, logged in with the Airflow UI's cookie). Saves the screenshots of the README."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+from datetime import UTC, datetime
+
+import pytest
+from dash.testing.wait import until
+
+from mlbench_core.api import ApiClient
+from tests.dashboard.browser import (
+    figure_layout,
+    log_in,
+    open_page,
+    screenshot,
+    text_of,
+    traces,
+    wait_for_points,
+    wait_for_text,
+)
+from tests.dashboard.data import seed_run
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture
+def page(browser, live_server, admin_token, api):
+    """Opens a dashboard page, logged in as the Airflow admin."""
+    log_in(browser, live_server, admin_token)
+
+    def visit(path: str):
+        open_page(browser, live_server, path)
+        return browser
+
+    return visit
+
+
+def test_workers_page_empty_state(page):
+    browser = page("/")
+    wait_for_text(browser, "#workers-empty-state", "No workers yet")
+    assert "mlbench run" in text_of(browser, "#workers-empty-state")
+    screenshot(browser, "workers-empty")
+
+
+def test_workers_page_lists_pods_with_live_charts(page, api):
+    seed_run(api, "cifar-2w", finish=False)
+    browser = page("/")
+    wait_for_text(browser, "#workers-table", "cifar-2w-w1")
+    assert "Running" in text_of(browser, "#workers-table")
+    for chart in ("workers-cpu", "workers-memory", "workers-net-in", "workers-net-out"):
+        counts = wait_for_points(browser, chart, at_least=20)
+        assert len(counts) == 2  # one line per worker
+    before = traces(browser, "workers-cpu")
+    last = api.get_pod_metrics("cifar-2w-w0", last_n=1)["container_cpu_usage_seconds_total"][0]
+    api.post_metric("container_cpu_usage_seconds_total", last["value"] + 7.0,
+                    pod_name="cifar-2w-w0", date=datetime.now(UTC), cumulative=True)  # fmt: skip
+    until(lambda: traces(browser, "workers-cpu")[0] == before[0] + 1, timeout=15,
+          msg="the new sample was not appended")  # fmt: skip
+    screenshot(browser, "workers")
+
+
+def test_runs_page_new_run_form(page, api):
+    seed_run(api, "digits-2w")
+    browser = page("/runs")
+    wait_for_text(browser, "#runs-table", "digits-2w")
+    wait_for_text(browser, "#runs-table", "val_accuracy 95 reached in 40.0 s")
+    wait_for_text(browser, "#runs-new-benchmark", "digits")
+
+    name = browser.find_element("#runs-new-name")
+    name.send_keys("Bad_Name!")
+    workers = browser.find_element("#runs-new-workers")
+    browser.clear_input(workers)
+    workers.send_keys("0")
+    browser.find_element("#runs-new-submit").click()
+    wait_for_text(browser, "#runs-new-name-error", "DNS label")
+    wait_for_text(browser, "#runs-new-workers-error", "greater than or equal to 1")
+    screenshot(browser, "runs-field-errors")
+    assert [r["name"] for r in api.get_runs()] == ["digits-2w"]
+
+    browser.clear_input(name)
+    name.send_keys("fresh-run")
+    browser.clear_input(workers)
+    workers.send_keys("2")
+    browser.find_element("#runs-new-submit").click()
+    wait_for_text(browser, "#runs-new-message", "Created fresh-run")
+    assert text_of(browser, "#runs-new-name-error") == ""
+    wait_for_text(browser, "#runs-table", "fresh-run", timeout=3)  # at once, not at a poll
+    assert "fresh-run" in [r["name"] for r in api.get_runs()]
+    screenshot(browser, "runs")
+
+
+def test_run_details_graphs_logs_result_and_downloads(page, api, downloads):
+    run = seed_run(api, "resnet-2w")
+    browser = page(f"/runs/{run['id']}")
+    wait_for_text(browser, "#run-header", "resnet-2w")
+    time_counts = wait_for_points(browser, "run-graph-time", at_least=44)
+    assert time_counts == [40, 4]  # train_loss, val_accuracy (the goal metric)
+    assert wait_for_points(browser, "run-graph-epoch", at_least=44) == [40, 4]
+    goal = [s for s in figure_layout(browser, "run-graph-time")["shapes"] if s.get("y0") == 95]
+    assert goal, "the goal is drawn as a line"
+    assert wait_for_points(browser, "run-split", at_least=12) == [4, 4, 4]
+    for chart in ("run-res-cpu", "run-res-memory", "run-res-net-in", "run-res-net-out"):
+        assert len(wait_for_points(browser, chart, at_least=20)) == 2
+    wait_for_text(browser, "#run-logs", "[0] rank 0: epoch 1/4 done")
+    assert "a warning on stderr" in text_of(browser, "#run-logs")
+    wait_for_text(browser, "#run-result", "val_accuracy 95 reached in 40.0 s")
+    wait_for_text(browser, "#run-record", '"torch": "2.13.0"')
+    wait_for_text(browser, "#run-info", "FINISHED")
+
+    screenshot(browser, "run-details")
+
+    browser.find_element("#run-split-mode label[data-option-index='1']").click()
+    until(lambda: len(traces(browser, "run-split") or []) == 9, timeout=15,
+          msg=f"no phases: {traces(browser, 'run-split')} {text_of(browser, '#run-metrics-error')}"
+          f" {browser.find_element('#run-split-mode').get_attribute('outerHTML')}")  # fmt: skip
+
+    for link, filename in (
+        ("#run-download-0", f"run-{run['id']}-metrics.json"),
+        ("#run-download-1", f"run-{run['id']}-metrics.zip"),
+        ("#run-download-2", f"run-{run['id']}-resources.json"),
+    ):
+        browser.find_element(link).click()
+        target = downloads / filename
+        until(lambda t=target: t.exists() and t.stat().st_size > 0, timeout=20,
+              msg=f"{filename} was not downloaded")  # fmt: skip
+    time.sleep(0.5)  # let the last file be closed
+    assert len(json.loads((downloads / f"run-{run['id']}-metrics.json").read_text())["epoch"]) == 4
+    archive = zipfile.ZipFile(io.BytesIO((downloads / f"run-{run['id']}-metrics.zip").read_bytes()))
+    assert json.loads(archive.read("result.json"))["reached"] is True
+    resources = json.loads((downloads / f"run-{run['id']}-resources.json").read_text())
+    assert set(resources) == {"resnet-2w-w0", "resnet-2w-w1"}
+
+
+def test_run_details_follow_new_points_and_lines(page, api):
+    run = seed_run(api, "going", finish=False)
+    browser = page(f"/runs/{run['id']}")
+    wait_for_points(browser, "run-graph-time", at_least=44)
+    wait_for_text(browser, "#run-logs", "rank 1: epoch 4/4 done")
+    now = datetime.now(UTC)
+    api.post_metrics([ApiClient.metric("train_loss", 0.01, run_id=run["id"], date=now)])
+    api.post_logs(run["id"], [{"rank": 0, "stream": "stdout", "line": "a brand new line"}])
+    until(lambda: traces(browser, "run-graph-time") == [41, 4], timeout=15,
+          msg=f"new point not appended: {traces(browser, 'run-graph-time')}")  # fmt: skip
+    assert traces(browser, "run-graph-epoch")[0] == 41
+    wait_for_text(browser, "#run-logs", "a brand new line", timeout=15)
+
+
+def test_run_details_stop_and_delete_with_confirmation(page, api):
+    run = seed_run(api, "doomed", finish=False)
+    browser = page(f"/runs/{run['id']}")
+    wait_for_text(browser, "#run-info", "STARTED")
+    browser.find_element("#run-stop button").click()
+    until(lambda: _alert(browser), timeout=10).accept()
+    wait_for_text(browser, "#run-notice", "CANCELLED")
+    assert api.get_run(run["id"])["state"] == "CANCELLED"
+
+    browser.find_element("#run-delete button").click()
+    until(lambda: _alert(browser), timeout=10).accept()
+    until(lambda: browser.driver.current_url.endswith("/mlbench/runs"), timeout=15)
+    assert [r["name"] for r in api.get_runs()] == []
+
+
+def _alert(browser):
+    try:
+        return browser.driver.switch_to.alert
+    except Exception:  # noqa: BLE001 - not open yet
+        return None
+
+
+def test_worker_details_page(page, api):
+    seed_run(api, "wk-run")
+    browser = page("/workers/wk-run-w1")
+    wait_for_text(browser, "#worker-info", "Succeeded")
+    assert wait_for_points(browser, "worker-graphs", at_least=80) == [20, 21, 20, 20]
+    screenshot(browser, "worker-details")
+
+
+def test_compare_page_speedup_of_three_runs(page, api):
+    for workers, seconds in ((1, 100.0), (2, 60.0), (4, 40.0)):
+        seed_run(api, f"scale-{workers}w", workers=workers, epochs=2, reach_at=seconds,
+                 split={"compute_s": seconds * 0.7, "communication_s": seconds * 0.2 * workers,
+                        "data_loading_s": 2.0})  # fmt: skip
+    seed_run(api, "not-finished", finish=False, epochs=1)
+    browser = page("/compare")
+    wait_for_points(browser, "compare-speedup", at_least=6)
+    speedup = browser.driver.execute_script(
+        "return document.querySelector('#compare-speedup .js-plotly-plot').data[1].y"
+    )
+    assert speedup == pytest.approx([1.0, 100 / 60, 2.5])
+    wait_for_text(browser, "#compare-results", "2.50x")
+    efficiency = browser.driver.execute_script(
+        "return document.querySelector('#compare-efficiency .js-plotly-plot').data[0].y"
+    )
+    assert efficiency == pytest.approx([100.0, 100 * 100 / 120, 62.5])
+    assert len(browser.find_elements("#compare-runs input[type=checkbox]")) == 3
+    assert wait_for_points(browser, "compare-split", at_least=9)
+    screenshot(browser, "compare")
+
+
+def test_api_errors_are_messages_not_tracebacks(page, browser, live_server):
+    browser = page("/runs/999999")
+    wait_for_text(browser, "#run-error", "Not found: run 999999 not found")
+    assert "Traceback" not in browser.driver.page_source
+
+    log_in(browser, live_server, None)
+    open_page(browser, live_server, "/runs")
+    wait_for_text(browser, "#runs-error", "Not logged in")
+    assert "Traceback" not in browser.driver.page_source
