@@ -8,6 +8,7 @@ plain manifests (camelCase dicts), so it can be validated without a cluster.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -17,6 +18,7 @@ from mlbench_core.settings import Settings
 
 WORKER_PORT = 29500
 TOKEN_KEY = "token"
+DATA_MOUNT = "/data"  # where the datasets' volume (MLBENCH_DATA_VOLUME_CLAIM) is mounted
 
 
 def service_name(run: dict[str, Any]) -> str:
@@ -28,9 +30,42 @@ def secret_name(run: dict[str, Any]) -> str:
 
 
 def worker_image(run: dict[str, Any], settings: Settings) -> str:
+    """The run's own image, else its benchmark family's (``worker_images/``) in the registry."""
     if run.get("image_name"):
         return run["image_name"]
-    return f"{settings.image_registry}/mlbench-worker:{__version__}"
+    from mlbench_core.benchmarks import REGISTRY
+
+    spec = REGISTRY.get(run.get("benchmark") or "")
+    image = spec.image if spec is not None else "mlbench-worker"
+    return f"{settings.image_registry}/{image}:{__version__}"
+
+
+def data_env(settings: Settings) -> dict[str, str]:
+    """Where workers find datasets: the mounted volume, a mirror, pinned digests."""
+    env = {}
+    if settings.data_volume_claim:
+        env["MLBENCH_DATA_DIR"] = DATA_MOUNT
+    if settings.data_url:
+        env["MLBENCH_DATA_URL"] = settings.data_url
+    if settings.data_checksums:
+        env["MLBENCH_DATA_CHECKSUMS"] = json.dumps(settings.data_checksums)
+    return env
+
+
+def _placement(run: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Pod spec fields of the data volume and of GPU scheduling."""
+    spec: dict[str, Any] = {}
+    if settings.data_volume_claim:
+        claim = {"claimName": settings.data_volume_claim}
+        spec["volumes"] = [{"name": "data", "persistentVolumeClaim": claim}]
+        # the worker images run as uid 1000, group 0: the volume is made writable for group 0
+        spec["securityContext"] = {"fsGroup": 0}
+    if run.get("gpu_enabled"):
+        if settings.gpu_node_selector:
+            spec["nodeSelector"] = dict(settings.gpu_node_selector)
+        if settings.gpu_tolerations:
+            spec["tolerations"] = [dict(t) for t in settings.gpu_tolerations]
+    return spec
 
 
 def _cpu(value: float) -> str:
@@ -103,28 +138,28 @@ def pod_kwargs(run: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
             master_addr=f"{pod_name(run, 0)}.{service}",
             master_port=WORKER_PORT,
             api_url=settings.api_url,
-        )
+        ) | data_env(settings)
+        container: dict[str, Any] = {
+            "name": "base",
+            "resources": resources(run),
+            "ports": [{"containerPort": WORKER_PORT, "name": "rendezvous"}],
+            "env": [
+                {
+                    "name": "MLBENCH_API_TOKEN",
+                    "valueFrom": {"secretKeyRef": {"name": secret_name(run), "key": TOKEN_KEY}},
+                }
+            ],
+        }
+        if settings.data_volume_claim:
+            container["volumeMounts"] = [{"name": "data", "mountPath": DATA_MOUNT}]
         template = {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {"name": name},
             "spec": {
-                "containers": [
-                    {
-                        "name": "base",
-                        "resources": resources(run),
-                        "ports": [{"containerPort": WORKER_PORT, "name": "rendezvous"}],
-                        "env": [
-                            {
-                                "name": "MLBENCH_API_TOKEN",
-                                "valueFrom": {
-                                    "secretKeyRef": {"name": secret_name(run), "key": TOKEN_KEY}
-                                },
-                            }
-                        ],
-                    }
-                ],
+                "containers": [container],
                 "restartPolicy": "Never",
+                **_placement(run, settings),
             },
         }
         out.append(

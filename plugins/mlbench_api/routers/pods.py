@@ -1,18 +1,21 @@
-"""``/api/pods``: the worker pods known to mlbench."""
+"""``/api/pods``: the worker pods known to mlbench (and, with the kubernetes backend, to the
+cluster: see :mod:`mlbench_api.kube`)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Query
+from fastapi import Depends, Path, Query, Response
 from sqlalchemy import select
 
+from mlbench_api import kube
 from mlbench_api.auth import CallerDep, UserDep
 from mlbench_api.deps import SessionDep, run_or_404
 from mlbench_api.routing import SlashRouter, body, body_schema
-from mlbench_api.store import Pod
+from mlbench_api.store import Pod, Run
 from mlbench_api.store.models import utcnow
 from mlbench_core.api.schemas import MAX_ID, PodIn, PodOut
+from mlbench_core.settings import Backend, get_settings
 
 router = SlashRouter(prefix="/pods", tags=["pods"])
 
@@ -44,13 +47,26 @@ def pod_out(pod: Pod) -> PodOut:
 def list_pods(
     session: SessionDep,
     _caller: UserDep,
+    response: Response,
     run_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> list[PodOut]:
-    """All worker pods with their status (optionally those of one run)."""
+    """All worker pods with their status (optionally those of one run). With the kubernetes
+    backend, phase, IP and node come from the cluster (header ``X-Mlbench-Pods-Source``:
+    ``cluster``, or ``store`` when the cluster could not be asked)."""
     query = select(Pod).order_by(Pod.run_id, Pod.rank, Pod.name)
     if run_id is not None:
         query = query.where(Pod.run_id == run_id)
-    return [pod_out(pod) for pod in session.scalars(query)]
+    pods = [pod_out(pod) for pod in session.scalars(query)]
+    if get_settings().backend is not Backend.KUBERNETES:
+        return pods
+    snapshot = kube.get_lister().snapshot()
+    response.headers["X-Mlbench-Pods-Source"] = "store" if snapshot.pods is None else "cluster"
+    runs = {pod.run_id for pod in pods if pod.run_id is not None}
+    states = {
+        row.id: row.state
+        for row in session.execute(select(Run.id, Run.state).where(Run.id.in_(runs)))
+    }
+    return kube.merge(pods, snapshot, states, run_id)
 
 
 @router.put("/{name}", response_model=PodOut, openapi_extra=body_schema(PodIn))
