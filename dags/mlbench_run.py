@@ -12,30 +12,15 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import DAG, Param, get_current_context, task
 
+from mlbench_airflow.connection import api_client
 from mlbench_core import runflow
-from mlbench_core.api import ApiClient
 from mlbench_core.benchmarks import DEFAULT_BENCHMARK, REGISTRY
 from mlbench_core.settings import Backend, get_settings
 
 AGGREGATIONS = sorted({name for spec in REGISTRY.values() for name in spec.aggregations})
 
 settings = get_settings()
-CONNECTION = "mlbench_api"
-
-
-def _client() -> ApiClient:
-    """The API as the DAG's service user (Airflow connection ``mlbench_api``), or as
-    configured by ``MLBENCH_API_URL`` when no such connection exists."""
-    from airflow.sdk import BaseHook
-    from airflow.sdk.exceptions import AirflowNotFoundException
-
-    try:
-        conn = BaseHook.get_connection(CONNECTION)
-    except AirflowNotFoundException:
-        return runflow.connect(settings.api_url)
-    path = (conn.extra_dejson or {}).get("path", "/mlbench")
-    url = f"{conn.schema or 'http'}://{conn.host}:{conn.port or 80}{path}"
-    return runflow.connect(url, conn.login, conn.password)
+_client = api_client  # the API as the DAGs' service user (Airflow connection mlbench_api)
 
 
 def _kubernetes_workers(run: object) -> object:

@@ -42,15 +42,35 @@ class Settings(BaseSettings):
     # Digests pinned per dataset file name, "sha256:HEX" or "md5:HEX" (JSON object in the env).
     data_checksums: dict[str, str] = Field(default_factory=dict)
     dag_id: str = "mlbench_run"
+    # The kubernetes backend (set by the Helm chart):
+    # a PersistentVolumeClaim with the datasets, mounted at DATA_MOUNT in every worker pod;
+    data_volume_claim: str | None = None
+    # where pods of runs with a GPU go (JSON in the env: {"label": "value"}, [{toleration}]);
+    gpu_node_selector: dict[str, str] = Field(default_factory=dict)
+    gpu_tolerations: list[dict[str, str | int]] = Field(default_factory=list)
+    # seconds ``GET /api/pods/`` reuses one listing of the cluster's worker pods, and the
+    # kubeconfig it uses outside a cluster (default: KUBECONFIG, else ~/.kube/config).
+    pod_cache_seconds: float = Field(default=5.0, ge=0)
+    kubeconfig: Path | None = None
     # Set by the launcher for each worker process / pod:
     pod_name: str | None = None
     # Seconds each worker sleeps per training step: an injected slowdown, to check that the
     # nightly comparison flags it (and to keep test runs going long enough to stop them).
     step_delay: float = Field(default=0.0, ge=0)
+    # The nightly suite (``mlbench_nightly``): its cron schedule (UTC), the suite file
+    # (default <home>/nightly.yaml; the Airflow Variable mlbench_nightly_suite wins), and the
+    # seconds between looks at a running run.
+    nightly_schedule: str = "0 2 * * *"
+    nightly_suite: Path | None = None
+    nightly_poll_interval: float = Field(default=5.0, gt=0)
     # The embedded stack (``mlbench up``):
     port: int = Field(default=8080, ge=1, le=65535)
     dags_folder: Path = Field(default_factory=lambda: REPO / "dags")
     plugins_folder: Path = Field(default_factory=lambda: REPO / "plugins")
+
+    @property
+    def nightly_suite_file(self) -> Path:
+        return self.nightly_suite or self.home / "nightly.yaml"
 
     @property
     def datasets_dir(self) -> Path:

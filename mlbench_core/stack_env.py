@@ -202,6 +202,8 @@ def stack_environment(
             "MLBENCH_IMAGE_REGISTRY": settings.image_registry,
             "MLBENCH_PORT": str(settings.port),
             "MLBENCH_STEP_DELAY": str(settings.step_delay),
+            "MLBENCH_NIGHTLY_SCHEDULE": settings.nightly_schedule,
+            "MLBENCH_NIGHTLY_POLL_INTERVAL": str(settings.nightly_poll_interval),
             "MLBENCH_DAGS_FOLDER": str(settings.dags_folder),
             "MLBENCH_PLUGINS_FOLDER": str(settings.plugins_folder),
         }
@@ -210,4 +212,10 @@ def stack_environment(
         env["MLBENCH_DATABASE_URL"] = settings.database_url
     if settings.data_dir is not None:
         env["MLBENCH_DATA_DIR"] = str(settings.data_dir)
+    if settings.data_url:
+        env["MLBENCH_DATA_URL"] = settings.data_url
+    if settings.data_checksums:
+        env["MLBENCH_DATA_CHECKSUMS"] = json.dumps(settings.data_checksums)
+    if settings.nightly_suite is not None:
+        env["MLBENCH_NIGHTLY_SUITE"] = str(settings.nightly_suite)
     return env

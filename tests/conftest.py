@@ -123,7 +123,9 @@ def store(store_url: str, settings_env: pytest.MonkeyPatch):  # noqa: ANN201
     current = get_store()
     if current.dialect == "postgresql":
         with current.engine.begin() as connection:
-            connection.execute(text("TRUNCATE metrics, pods, runs RESTART IDENTITY CASCADE"))
+            connection.execute(
+                text("TRUNCATE metrics, pods, runs, nightly_reports RESTART IDENTITY CASCADE")
+            )
     return current
 
 

@@ -351,6 +351,21 @@ class ApiClient:
         """Record how the run was made (a worker token may, for its own run)."""
         return self._json("PUT", f"/runs/{run_id}/record", json={"record": dict(record)})
 
+    def get_nightly_reports(self, limit: int = 30) -> list[dict[str, Any]]:
+        """The nightly suite's reports, newest first."""
+        return self._json("GET", "/nightly/", params={"limit": limit})
+
+    def get_nightly_report(self, date: str) -> dict[str, Any]:
+        """The report of the night ``date`` (YYYY-MM-DD)."""
+        return self._json("GET", f"/nightly/{date}")
+
+    def put_nightly_report(
+        self, date: str, verdict: str, report: Mapping[str, Any], dag_run_id: str | None = None
+    ) -> dict[str, Any]:
+        """Store the report of the night ``date`` (replacing one stored before)."""
+        body = {"verdict": verdict, "report": dict(report), "dag_run_id": dag_run_id}
+        return self._json("PUT", f"/nightly/{date}", json=body)
+
     def put_result(self, run_id: int, result: Mapping[str, Any] | str) -> dict[str, Any]:
         """Record the run's official result (a worker token may, for its own run)."""
         body = result if isinstance(result, str) else dict(result)

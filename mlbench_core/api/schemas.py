@@ -395,3 +395,24 @@ class PodOut(BaseModel):
     node: str | None = None
     created_at: datetime
     updated_at: datetime
+
+
+NIGHTLY_DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+
+class NightlyReportIn(_Strict):
+    """Body of ``PUT /api/nightly/{date}/``: the report of that night's suite."""
+
+    verdict: Literal["ok", "regression", "failed", "insufficient-history", "no-data"]
+    report: dict[str, Any]
+    dag_run_id: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
+        default=None, max_length=250
+    )
+
+
+class NightlyReportOut(BaseModel):
+    date: str
+    verdict: str
+    dag_run_id: str | None = None
+    created_at: datetime
+    report: dict[str, Any]

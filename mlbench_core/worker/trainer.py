@@ -286,10 +286,16 @@ def train(
     agg = make_aggregator(task.aggregation)
     model = agg.prepare(task.model)
     loop = _Loop(
-        task, ctx, model, agg, tracker, _Reporter(writer, run_id, ctx.is_main), _Window(log_every)
+        task,
+        ctx,
+        model,
+        agg,
+        tracker,
+        _Reporter(writer, run_id, ctx.is_main),
+        _Window(log_every),
+        step_delay=step_delay,
+        steps_per_epoch=steps_per_epoch,
     )
-    loop.step_delay = step_delay
-    loop.steps_per_epoch = steps_per_epoch
     watch = GoalWatch(task.goal)
     val_name = f"val_{task.metric.name}"
     epoch, before = 0, 0.0

@@ -1,9 +1,13 @@
-"""The FastAPI app that Airflow's API server mounts at ``/mlbench`` (API under ``/api``)."""
+"""The FastAPI app that Airflow's API server mounts at ``/mlbench``: the API under ``/api``,
+the dashboard (a Dash app, WSGI through a2wsgi) at every other path."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,8 +15,10 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, OperationalError
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mlbench_api.routers import benchmarks, logs, metrics, pods, runs
+from mlbench_api.routers import benchmarks, logs, metrics, nightly, pods, runs
 from mlbench_core import __version__
 from mlbench_core.settings import AuthMode, get_settings
 
@@ -62,8 +68,67 @@ async def _store_unavailable(_request: Request, exc: OperationalError) -> JSONRe
     return JSONResponse(status_code=503, content={"detail": "the mlbench store is unavailable"})
 
 
-def create_app() -> FastAPI:
-    """The mlbench API app (routes under ``/api``), ready to be mounted."""
+def _airflow_login_url() -> str:
+    """Where the Airflow UI logs users in (the dashboard links there after a 401)."""
+    try:
+        from airflow.api_fastapi.app import get_auth_manager
+
+        return get_auth_manager().get_url_login()
+    except Exception:  # noqa: BLE001 - no auth manager yet: Airflow's root redirects to it
+        return "/"
+
+
+class _DashboardFallback:
+    """Answers what no API route matched: ``/api/...`` with the API's own 404, any other
+    path with the dashboard. Being the router's default (not a mount), it leaves the API's
+    405s and trailing-slash handling alone. The dashboard is built on its first request, so
+    that Airflow processes that only load the plugin (scheduler, tasks) never import Dash."""
+
+    def __init__(self, build: Callable[[], ASGIApp], not_found: ASGIApp) -> None:
+        self.build = build
+        self.not_found = not_found
+        self._dashboard: ASGIApp | None = None
+        self._lock = threading.Lock()
+
+    def dashboard(self) -> ASGIApp:
+        with self._lock:
+            if self._dashboard is None:
+                self._dashboard = self.build()
+            return self._dashboard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path, root = scope.get("path", ""), scope.get("root_path", "")
+        route = path[len(root) :] if root and path.startswith(root) else path
+        if scope["type"] == "http" and route != "/api" and not route.startswith("/api/"):
+            dashboard = self._dashboard or await run_in_threadpool(self.dashboard)
+            await dashboard(scope, receive, send)
+        else:
+            await self.not_found(scope, receive, send)
+
+
+def _build_dashboard(prefix: str) -> ASGIApp:
+    from a2wsgi import WSGIMiddleware
+
+    from dashboard.api import cookie_token, same_origin_api_url
+    from dashboard.app import create_app as create_dashboard
+
+    dashboard = create_dashboard(
+        same_origin_api_url, cookie_token, prefix=prefix, login_url=_airflow_login_url
+    )
+    return WSGIMiddleware(dashboard.server)
+
+
+def mount_dashboard(app: FastAPI, prefix: str) -> None:
+    """Serve the dashboard from ``app`` beside the API, for browsers reaching ``app`` at
+    ``prefix``. The dashboard calls the API on the server that received the request, with
+    the logged-in Airflow user's token (the UI's ``_token`` cookie)."""
+    build = functools.partial(_build_dashboard, prefix)
+    app.router.default = _DashboardFallback(build, app.router.default)
+
+
+def create_app(*, dashboard: bool = True, prefix: str = "/mlbench/") -> FastAPI:
+    """The mlbench API app (routes under ``/api``), ready to be mounted at ``prefix``; with
+    ``dashboard``, the dashboard answers every other path."""
     if get_settings().auth is AuthMode.NONE:
         log.warning("mlbench API authentication is OFF (MLBENCH_AUTH=none): trusted networks only")
     app = FastAPI(
@@ -71,9 +136,11 @@ def create_app() -> FastAPI:
         version=__version__,
         description="Runs, metrics and worker pods of mlbench (served inside Airflow).",
     )
-    for module in (pods, metrics, runs, logs, benchmarks):
+    for module in (pods, metrics, runs, logs, benchmarks, nightly):
         app.include_router(module.router, prefix="/api")
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DataError, _store_refused)
     app.add_exception_handler(OperationalError, _store_unavailable)
+    if dashboard:
+        mount_dashboard(app, prefix)
     return app

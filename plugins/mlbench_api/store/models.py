@@ -149,3 +149,15 @@ class LogLine(Base):
     stream: Mapped[str] = mapped_column(String(6))
     line: Mapped[str] = mapped_column(Text)
     date: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class NightlyReport(Base):
+    """One nightly's report (a re-run of the same night replaces it)."""
+
+    __tablename__ = "nightly_reports"
+
+    date: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD
+    dag_run_id: Mapped[str | None] = mapped_column(String(250))
+    verdict: Mapped[str] = mapped_column(String(32))
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)

@@ -26,11 +26,14 @@ ROUTES = [
     ("POST", "/api/runs/{run_id}/logs"),
     ("GET", "/api/runs/{run_id}/logs"),
     ("GET", "/api/benchmarks"),
+    ("GET", "/api/nightly"),
+    ("GET", "/api/nightly/{date}"),
+    ("PUT", "/api/nightly/{date}"),
 ]
 
 
 def concrete(path: str) -> str:
-    return path.format(run_id=1, name="p", pod_name_or_run_id="p")
+    return path.format(run_id=1, name="p", pod_name_or_run_id="p", date="2026-11-23")
 
 
 def test_every_api_route_is_listed_here(airflow_app):

@@ -33,7 +33,7 @@ def fresh_url(request, tmp_path) -> Iterator[str]:  # noqa: ANN001
     admin.dispose()
 
 
-HEAD = "0003"  # the newest migration
+HEAD = "0004"  # the newest migration
 
 
 def _open_store(url: str) -> str | None:

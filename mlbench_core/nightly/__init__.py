@@ -1,0 +1,1 @@
+"""Nightly benchmarks: the suite, the comparison against history, the report."""

@@ -1,0 +1,1 @@
+"""Airflow-facing pieces shared by the DAGs: the API connection and the nightly's operator."""

@@ -1,0 +1,63 @@
+"""``MlbenchRunOperator``: start one mlbench run through the API and wait for its end without
+holding a worker slot (deferring on Airflow's own ``TimeDeltaTrigger`` between looks)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+from airflow.sdk import BaseOperator
+
+from mlbench_airflow.connection import api_client
+from mlbench_core.nightly.flow import TERMINAL, start
+from mlbench_core.nightly.suite import PlannedRun
+
+__all__ = ["MlbenchRunOperator"]
+
+
+class MlbenchRunOperator(BaseOperator):
+    """Creates the ``planned`` run (which triggers its ``mlbench_run`` DAG run), then looks at
+    its state every ``poll_interval`` seconds, deferred in between; returns the run's name,
+    id and final state. A run that ends FAILED or CANCELLED does not fail this task: the
+    nightly's ``compare`` reports it (and fails)."""
+
+    template_fields = ("planned",)
+    ui_color = "#e8f4fd"
+
+    def __init__(
+        self,
+        *,
+        planned: dict[str, Any],
+        poll_interval: float = 5.0,
+        run_timeout: timedelta = timedelta(hours=12),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.planned = planned
+        self.poll_interval = poll_interval
+        self.run_timeout = run_timeout
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        planned = PlannedRun.model_validate(self.planned)
+        with api_client() as client:
+            run = start(client, planned)
+        self.log.info("started run %s (id %s)", run["name"], run["id"])
+        return self._wait(run["id"])
+
+    def _wait(self, run_id: int) -> dict[str, Any]:
+        self.defer(
+            trigger=TimeDeltaTrigger(timedelta(seconds=self.poll_interval)),
+            method_name="look",
+            kwargs={"run_id": run_id},
+            timeout=self.run_timeout,
+        )
+
+    def look(self, context: Any, event: Any = None, run_id: int = 0) -> dict[str, Any]:
+        """Resumed after each wait: done when the run has ended, else wait again."""
+        with api_client() as client:
+            run = client.get_run(run_id)
+        if run["state"] not in TERMINAL:
+            return self._wait(run_id)
+        self.log.info("run %s ended %s", run["name"], run["state"])
+        return {"name": run["name"], "id": run["id"], "state": run["state"]}

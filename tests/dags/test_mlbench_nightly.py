@@ -1,0 +1,36 @@
+"""The mlbench_nightly DAG as Airflow parses it."""
+
+from __future__ import annotations
+
+from tests.support.environment import REPO
+
+
+def parse(settings_env, **env: str):  # noqa: ANN001, ANN201
+    from airflow.dag_processing.dagbag import DagBag
+
+    for name, value in env.items():
+        settings_env.setenv(name, value)
+    bag = DagBag(dag_folder=str(REPO / "dags" / "mlbench_nightly.py"))
+    assert bag.import_errors == {}
+    return bag.dags["mlbench_nightly"]
+
+
+def test_the_nightly_parses_with_its_schedule_and_one_run_at_a_time(settings_env):
+    dag = parse(settings_env)
+    assert set(dag.task_ids) == {"plan", "bench", "compare", "report", "done"}
+    assert dag.timetable.expression == "0 2 * * *"  # 02:00 UTC by default
+    assert dag.catchup is False and dag.max_active_runs == 1
+    bench = dag.get_task("bench")
+    assert bench.upstream_task_ids == {"plan"}
+    assert bench.max_active_tis_per_dagrun == 1  # runs do not share the CPUs
+    assert dag.get_task("compare").trigger_rule == "all_done"
+    assert dag.get_task("compare").upstream_task_ids == {"bench"}
+    assert dag.get_task("report").trigger_rule == "all_done"
+    assert dag.get_task("report").upstream_task_ids == {"compare"}
+    done = dag.get_task("done")  # the DAG run fails with compare
+    assert done.upstream_task_ids == {"compare", "report"} and done.trigger_rule == "all_success"
+
+
+def test_the_schedule_comes_from_the_settings(settings_env):
+    dag = parse(settings_env, MLBENCH_NIGHTLY_SCHEDULE="30 3 * * 1-5")
+    assert dag.timetable.expression == "30 3 * * 1-5"
