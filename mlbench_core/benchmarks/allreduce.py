@@ -101,32 +101,19 @@ def _agreed_min(value: int, device: torch.device, world_size: int) -> int:
 # What each backend's all-reduce (sum) takes. Calling it with another type can leave an
 # error pending in the process group that surfaces at a later collective, so those types are
 # refused here, before any call.
-SUPPORTED: dict[str, frozenset[torch.dtype]] = {
-    "gloo": frozenset(
-        {
-            torch.float16,
-            torch.bfloat16,
-            torch.float32,
-            torch.float64,
-            torch.int8,
-            torch.uint8,
-            torch.int32,
-            torch.int64,
-        }
-    ),
-    "nccl": frozenset(
-        {
-            torch.float16,
-            torch.bfloat16,
-            torch.float32,
-            torch.float64,
-            torch.int8,
-            torch.uint8,
-            torch.int32,
-            torch.int64,
-        }
-    ),
-}
+_REDUCIBLE = frozenset(
+    {
+        torch.float16,
+        torch.bfloat16,
+        torch.float32,
+        torch.float64,
+        torch.int8,
+        torch.uint8,
+        torch.int32,
+        torch.int64,
+    }
+)
+SUPPORTED: dict[str, frozenset[torch.dtype]] = {"gloo": _REDUCIBLE, "nccl": _REDUCIBLE}
 
 
 def _probe(dtype: torch.dtype, device: torch.device, world_size: int) -> str | None:

@@ -4,16 +4,30 @@ run's overrides), the optimizer and schedule, the goal, the number of epochs."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from mlbench_core.benchmarks.registry import BenchmarkSpec, Goal
+from mlbench_core.datasets import Source, obtain
 from mlbench_core.worker import WorkerError
 from mlbench_core.worker.schedules import constant, warmup_multistep
 from mlbench_core.worker.trainer import TaskContext
 
-__all__ = ["epochs", "goal", "optimizer", "scheduler", "settings"]
+__all__ = ["dataset_file", "epochs", "goal", "optimizer", "scheduler", "settings"]
+
+
+def dataset_file(ctx: TaskContext, source: Source) -> tuple[Path, dict[str, Any]]:
+    """The verified file of ``source`` for this worker (data folder, mirror, pinned digests
+    from ``ctx``; rank 0 shows the download's progress) and its record."""
+    return obtain(
+        source,
+        Path(ctx.data_dir or "."),
+        base_url=ctx.data_url,
+        checksums=ctx.data_checksums,
+        progress=ctx.rank == 0,
+    )
 
 
 def _cast(key: str, value: Any, default: Any) -> Any:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from mlbench_core.benchmarks import common
 from mlbench_core.benchmarks.registry import get_benchmark
-from mlbench_core.datasets import BpttBatches, contiguous, obtain, synthetic_wikitext2, wikitext2
+from mlbench_core.datasets import BpttBatches, contiguous, synthetic_wikitext2, wikitext2
 from mlbench_core.models.lstm import AWDLSTM, StatefulLanguageModel, lm_loss
 from mlbench_core.worker.metrics import perplexity
 from mlbench_core.worker.trainer import Task, TaskContext
@@ -23,13 +22,7 @@ def load(ctx: TaskContext) -> tuple[wikitext2.Corpus, dict[str, Any]]:
     """The corpus and where it came from."""
     if ctx.synthetic:
         return synthetic_wikitext2(ctx.seed), {"source": "synthetic", "dataset": "wikitext2"}
-    path, record = obtain(
-        wikitext2.SOURCE,
-        Path(ctx.data_dir or "."),
-        base_url=ctx.data_url,
-        checksums=ctx.data_checksums,
-        progress=ctx.rank == 0,
-    )
+    path, record = common.dataset_file(ctx, wikitext2.SOURCE)
     corpus = wikitext2.read_wikitext2(path)
     return corpus, {"source": "file", "dataset": "wikitext2", "files": [record]}
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -13,7 +12,6 @@ from mlbench_core.datasets import (
     Batches,
     SyntheticBatches,
     epsilon,
-    obtain,
     partition,
     shard,
     synthetic_epsilon,
@@ -38,13 +36,7 @@ def loaders(ctx: TaskContext, batch_size: int) -> tuple[Any, Any, dict[str, Any]
         return train, val, {"source": "synthetic", "dataset": "epsilon"}
     splits, records = [], []
     for name in ("train", "test"):
-        path, record = obtain(
-            epsilon.SOURCES[name],
-            Path(ctx.data_dir or "."),
-            base_url=ctx.data_url,
-            checksums=ctx.data_checksums,
-            progress=ctx.rank == 0,
-        )
+        path, record = common.dataset_file(ctx, epsilon.SOURCES[name])
         # The official files hold N_ROWS rows; a file pinned by the user may hold any number.
         rows = None if path.name in ctx.data_checksums else epsilon.N_ROWS[name]
         splits.append(epsilon.load_libsvm(path, epsilon.N_FEATURES, rows))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -16,7 +15,6 @@ from mlbench_core.datasets import (
     augment,
     cifar10,
     normalize,
-    obtain,
     partition,
     shard,
     synthetic_cifar10,
@@ -51,13 +49,7 @@ def loaders(ctx: TaskContext, batch_size: int) -> tuple[Any, Any, dict[str, Any]
             synthetic_cifar10, val_n, VAL_BATCH, seed=10_000 + ctx.rank, transform=_normalized
         )
         return train, val, {"source": "synthetic", "dataset": "cifar10"}
-    path, record = obtain(
-        cifar10.SOURCE,
-        Path(ctx.data_dir or "."),
-        base_url=ctx.data_url,
-        checksums=ctx.data_checksums,
-        progress=ctx.rank == 0,
-    )
+    path, record = common.dataset_file(ctx, cifar10.SOURCE)
     with folder_lock(path.parent):  # one worker writes the array cache
         data = cifar10.read_cifar10(path)
     mine = partition(len(data.train_labels), ctx.rank, ctx.world_size, ctx.seed)
