@@ -10,9 +10,10 @@ The logic lives in ``mlbench_core.nightly``; this file only wires it.
 
 from __future__ import annotations
 
-import pendulum
+from datetime import timedelta
+
 from airflow.providers.standard.operators.empty import EmptyOperator
-from airflow.sdk import DAG, Param, get_current_context, task
+from airflow.sdk import DAG, CronTriggerTimetable, Param, get_current_context, task
 
 from mlbench_airflow.operators import MlbenchRunOperator
 from mlbench_core.settings import get_settings
@@ -23,8 +24,9 @@ SUITE_VARIABLE = "mlbench_nightly_suite"
 with DAG(
     dag_id="mlbench_nightly",
     description="The mlbench suite, nightly, with regression detection",
-    schedule=settings.nightly_schedule,
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    # No start_date: the first nightly is the next scheduled time, not the latest past one
+    # (starting the stack must not start the suite).
+    schedule=CronTriggerTimetable(settings.nightly_schedule, timezone="UTC"),
     catchup=False,
     max_active_runs=1,
     tags=["mlbench"],
@@ -56,6 +58,10 @@ with DAG(
         task_id="bench",
         poll_interval=settings.nightly_poll_interval,
         max_active_tis_per_dagrun=1,  # one run at a time: runs must not share the CPUs
+        # A look that fails (API or executor hiccup) is tried again: the run is found by
+        # its name and awaited, not started twice.
+        retries=3,
+        retry_delay=timedelta(seconds=2),
     ).expand(planned=plan())
 
     @task(trigger_rule="all_done")

@@ -70,6 +70,15 @@ def task_states(stack: Stack, token: str, dag_run_id: str) -> dict[str, str]:
     return states
 
 
+def scheduled_runs(stack: Stack, token: str) -> list[str]:
+    base = f"http://127.0.0.1:{stack.settings.port}/api/v2/dags/mlbench_nightly"
+    answer = requests.get(
+        f"{base}/dagRuns", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+    answer.raise_for_status()
+    return [r["dag_run_id"] for r in answer.json()["dag_runs"] if r["run_type"] == "scheduled"]
+
+
 def test_a_nightly_reports_and_a_slowdown_is_a_regression(home, tmp_path):
     from mlbench_core.cli.common import connect
 
@@ -125,6 +134,7 @@ def test_a_nightly_reports_and_a_slowdown_is_a_regression(home, tmp_path):
             assert entry["verdicts"]["throughput"]["status"] == "regression"
             assert entry["baseline"] == "median of the last 3 nightlies"
         states = task_states(stack, client.token, stored["dag_run_id"])
+        assert not scheduled_runs(stack, client.token)  # starting the stack started none
         assert states["compare"] == "failed" and states["report"] == "success"
         assert states["done"] == "upstream_failed"
         assert states["bench"] == "success"
