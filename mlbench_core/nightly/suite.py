@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import yaml
 from pydantic import (
@@ -157,9 +156,3 @@ def plan(suite: Suite, day: date, dag_run_id: str) -> list[PlannedRun]:
                     )
                 )
     return runs
-
-
-def as_text(suite: Suite) -> str:
-    """The suite as YAML."""
-    data: dict[str, Any] = suite.model_dump()
-    return yaml.safe_dump(data, sort_keys=False)
