@@ -1,9 +1,10 @@
 """mlbench_run: one run of one benchmark.
 
 Triggered by ``POST /api/runs/`` with ``conf={"run_id": N}``, or from the Airflow UI's form
-(then ``prepare`` creates the run from the form's fields). Tasks: ``prepare`` → the workers →
-``finalize`` (always runs). The backend (``MLBENCH_BACKEND``) picks how workers run: ``local``
-processes on this machine (one task), or ``kubernetes`` pods, one per rank.
+(then ``prepare`` creates the run from the form's fields). Tasks: ``prepare`` (waits, deferred,
+until the CPUs the run asks for are free) → the workers → ``finalize`` (always runs). The
+backend (``MLBENCH_BACKEND``) picks how workers run: ``local`` processes on this machine, each
+rank in its own sandbox (one task), or ``kubernetes`` pods, one per rank.
 The logic lives in ``mlbench_core.runflow`` and ``mlbench_core.launch``; this file wires it.
 """
 
@@ -13,6 +14,7 @@ import pendulum
 from airflow.sdk import DAG, Param, get_current_context, task
 
 from mlbench_airflow.connection import api_client
+from mlbench_airflow.operators import PrepareRunOperator
 from mlbench_core import runflow
 from mlbench_core.benchmarks import DEFAULT_BENCHMARK, REGISTRY
 from mlbench_core.settings import Backend, get_settings
@@ -108,15 +110,14 @@ with DAG(
         "synthetic": Param(
             False, type="boolean", title="Synthetic data (throughput only, no goal)"
         ),
+        "oversubscribe": Param(
+            False,
+            type="boolean",
+            title="Oversubscribe",
+            description="Run even if the workers ask for more CPUs than this machine has",
+        ),
     },
 ) as dag:
-
-    @task
-    def prepare() -> dict:
-        context = get_current_context()
-        return runflow.prepare(
-            _client(), dict(context["params"]), context["dag_run"].run_id, settings.backend
-        )
 
     @task(trigger_rule="all_done")
     def finalize() -> dict | None:
@@ -127,7 +128,7 @@ with DAG(
         deployed = ti.xcom_pull(task_ids="deploy") is not None
         return runflow.finalize(_client(), run_id, deployed)
 
-    run = prepare()
+    run = PrepareRunOperator(task_id="prepare", backend=settings.backend).output
     if settings.backend is Backend.KUBERNETES:
         deployed = _kubernetes_workers(run)
     else:

@@ -12,15 +12,15 @@ from mlbench_core.api.client import ApiClient
 from mlbench_core.api.errors import ApiError, raise_for_response
 from mlbench_core.api.schemas import RunState
 from mlbench_core.benchmarks import REGISTRY
+from mlbench_core.launch import kubernetes
+from mlbench_core.launch.limits import Limits
 from mlbench_core.launch.local import LocalLauncher
+from mlbench_core.launch.sandbox import sweep
 from mlbench_core.launch.workers import pod_labels, pod_name
+from mlbench_core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-BANDWIDTH_WARNING = (
-    "max_bandwidth is not enforced by the local backend (workers share this machine's "
-    "loopback); it is enforced on Kubernetes through the pods' bandwidth annotations"
-)
 RUN_FIELDS = (
     "name",
     "benchmark",
@@ -32,6 +32,7 @@ RUN_FIELDS = (
     "light_target",
     "aggregation",
     "synthetic",
+    "oversubscribe",
     "image_name",
     "custom_image_command",
 )
@@ -51,28 +52,57 @@ def connect(api_url: str, login: str | None = None, password: str | None = None)
     return ApiClient(api_url, token=token)
 
 
-def prepare(client: ApiClient, params: dict[str, Any], dag_run_id: str, backend: str) -> dict:
-    """The run of this DAG run, STARTED, with one pod registered per rank.
+def prepare(client: ApiClient, params: dict[str, Any], dag_run_id: str) -> dict:
+    """The run of this DAG run, not yet started.
 
     ``params["run_id"]`` names it (runs created through the API); without it (a trigger from
-    the Airflow UI's form) the run is created from the other params, attached to this DAG run.
+    the Airflow UI's form) the run is created from the other params, attached to this DAG run
+    (or found again: the run attached to it before).
     """
     run_id = params.get("run_id")
-    if run_id is None:
-        fields = {k: params[k] for k in RUN_FIELDS if params.get(k) is not None}
-        if "name" not in fields:
-            raise ValueError("give either run_id (conf) or a run name in the trigger form")
-        run = client.create_run(**fields, job_id=dag_run_id)
-    else:
+    if run_id is not None:
         run = client.get_run(int(run_id))
+    else:
+        run = next((r for r in client.get_runs() if r.get("job_id") == dag_run_id), None)
+        if run is None:
+            fields = {k: params[k] for k in RUN_FIELDS if params.get(k) is not None}
+            if "name" not in fields:
+                raise ValueError("give either run_id (conf) or a run name in the trigger form")
+            run = client.create_run(**fields, job_id=dag_run_id)
     if RunState(run["state"]).terminal:
         raise RuntimeError(f"run {run['id']} is already {run['state']}")
-    warnings = [BANDWIDTH_WARNING] if backend == "local" and run.get("max_bandwidth") else []
-    metadata: dict[str, Any] = {"backend": backend, "warnings": warnings}
+    return run
+
+
+def admit(client: ApiClient, run_id: int) -> tuple[dict, str | None]:
+    """Ask the API to start the run: (the run, None) when it is STARTED, else (the run, why
+    it waits for CPUs)."""
+    answer = client.admit_run(run_id)
+    return answer["run"], None if answer["admitted"] else answer["reason"]
+
+
+def oversubscription(run: dict[str, Any], capacity: float) -> str | None:
+    """The warning for a run whose workers ask for more CPUs than ``capacity``."""
+    total = int(run["num_workers"]) * float(run.get("num_cpus") or 1)
+    if total <= capacity + 1e-9:
+        return None
+    return (
+        f"oversubscribed: {run['num_workers']} workers x {float(run['num_cpus']):g} CPUs = "
+        f"{total:g} CPUs on a machine that gives {capacity:g}; the workers get less than asked"
+    )
+
+
+def start(client: ApiClient, run: dict[str, Any], backend: str) -> dict:
+    """A STARTED run's plan: its job metadata (backend, warnings, epochs; the limits the
+    cluster is asked for on Kubernetes) and one pod registered per rank."""
+    warning = oversubscription(run, get_settings().cpus) if backend == "local" else None
+    metadata: dict[str, Any] = {"backend": backend, "warnings": [warning] if warning else []}
+    if backend == "kubernetes":
+        metadata["limits"] = kubernetes.limits(run).record()
     spec = REGISTRY.get(run.get("benchmark") or "")
     if spec is not None and spec.epochs:
         metadata["epochs"] = spec.epochs  # the most it may take: progress bars use it
-    run = client.update_run(run["id"], state="STARTED", job_metadata=metadata)
+    run = client.update_run(run["id"], job_metadata=metadata)
     for rank in range(run["num_workers"]):
         client.put_pod(
             pod_name(run, rank),
@@ -87,10 +117,23 @@ def prepare(client: ApiClient, params: dict[str, Any], dag_run_id: str, backend:
 def deploy_local(
     client: ApiClient, run: dict, api_url: str, echo: Callable[[str], None] | None = print
 ) -> dict:
-    """Run all ranks here; records the reason in the run's job metadata when they fail."""
+    """Run all ranks here, each in its sandbox; records the limits in force when they start,
+    and the reason in the run's job metadata when they fail."""
     token = client.issue_worker_token(run["id"])
+
+    def record(limits: Limits) -> None:
+        try:
+            client.update_run(run["id"], job_metadata={"limits": limits.record()})
+        except ApiError as exc:
+            log.warning("mlbench: could not record the limits of run %s: %s", run["id"], exc)
+
     launcher = LocalLauncher(
-        run, ApiClient(api_url, token=token), worker_token=token, api_url=api_url, echo=echo
+        run,
+        ApiClient(api_url, token=token),
+        worker_token=token,
+        api_url=api_url,
+        echo=echo,
+        on_limits=record,
     )
     try:
         codes = launcher.launch()
@@ -115,6 +158,9 @@ def finalize(client: ApiClient, run_id: int | None, deployed: bool) -> dict | No
     """End the run: FINISHED when its workers completed, else FAILED with the reason (and
     :class:`RunFailed`, so Airflow marks the DAG run failed and its alerting fires). A run
     already ended (stopped by a user: CANCELLED) is left as it is."""
+    removed = sweep()  # sandboxes of a deploy task that was killed (local backend)
+    if removed:
+        log.warning("mlbench: removed sandboxes left by a killed launch: %s", ", ".join(removed))
     if run_id is None:
         raise RunFailed("no run to finalize: prepare failed before it had a run")
     run = client.get_run(run_id)

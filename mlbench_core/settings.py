@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -52,8 +53,20 @@ class Settings(BaseSettings):
     # kubeconfig it uses outside a cluster (default: KUBECONFIG, else ~/.kube/config).
     pod_cache_seconds: float = Field(default=5.0, ge=0)
     kubeconfig: Path | None = None
+    # The local backend's limits: CPUs this machine gives to runs at once (default: its CPU
+    # count; more is refused unless a run asks to oversubscribe, and runs wait for free
+    # CPUs), the cgroup hierarchy with the cpu controller (default: found in
+    # /proc/self/mountinfo) and where sandboxes of ranks are recorded while they exist.
+    cpu_capacity: float | None = Field(default=None, gt=0)
+    cgroup_mount: Path | None = None
+    sandbox_dir: Path = Path("/run/mlbench/sandboxes")
     # Set by the launcher for each worker process / pod:
     pod_name: str | None = None
+    # the rank's own network interface (its counters are the rank's network series), the
+    # rank's cgroup in the cpu hierarchy (for its throttling series), the run's cap (Mbit/s)
+    network_interface: str | None = None
+    cpu_cgroup: Path | None = None
+    max_bandwidth: float | None = None
     # Seconds each worker sleeps per training step: an injected slowdown, to check that the
     # nightly comparison flags it (and to keep test runs going long enough to stop them).
     step_delay: float = Field(default=0.0, ge=0)
@@ -71,6 +84,11 @@ class Settings(BaseSettings):
     @property
     def nightly_suite_file(self) -> Path:
         return self.nightly_suite or self.home / "nightly.yaml"
+
+    @property
+    def cpus(self) -> float:
+        """CPUs the local backend gives to runs at once."""
+        return self.cpu_capacity or float(os.cpu_count() or 1)
 
     @property
     def datasets_dir(self) -> Path:

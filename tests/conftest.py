@@ -136,3 +136,15 @@ def live_server(airflow_app) -> Iterator[str]:  # noqa: ANN001
 
     with ThreadedServer(airflow_app) as server:
         yield server.url
+
+
+@pytest.fixture(autouse=True)
+def no_sandbox_left() -> Iterator[None]:
+    """After every test: no network namespace, host link or qdisc, cgroup or sandbox record
+    that was not there before it (what local runs make must go when they end)."""
+    from tests.support.sandboxes import footprint
+
+    before = footprint()
+    yield
+    left = footprint() - before
+    assert not left, f"left behind by the test: {sorted(left)}"

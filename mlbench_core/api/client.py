@@ -171,9 +171,13 @@ class ApiClient:
         summarize: int | None = None,
         metric_filter: str | None = None,
         last_n: int | None = None,
+        metadata: bool = False,
     ) -> dict[str, list[dict[str, Any]]]:
-        """The series of one pod: series name -> ``[{date, value}]`` in date order."""
+        """The series of one pod: series name -> ``[{date, value}]`` in date order (with
+        ``metadata``, each point's metadata too: what the series counts)."""
         params = self._series_params(since, summarize, metric_filter, last_n)
+        if metadata:
+            params["metadata"] = "true"
         return self._json("GET", f"/metrics/{quote(pod_name, safe='')}", params=params)
 
     def get_run_metrics(
@@ -306,6 +310,7 @@ class ApiClient:
         light_target: bool = False,
         aggregation: str | None = None,
         synthetic: bool = False,
+        oversubscribe: bool = False,
         job_id: str | None = None,
     ) -> dict[str, Any]:
         """Create a run (INITIALIZED) and trigger its DAG run; 409 if the name is taken.
@@ -325,6 +330,7 @@ class ApiClient:
             "light_target": light_target,
             "aggregation": aggregation,
             "synthetic": synthetic,
+            "oversubscribe": oversubscribe or None,
             "job_id": job_id,
         }
         return self._json("POST", "/runs", json={k: v for k, v in data.items() if v is not None})
@@ -389,6 +395,11 @@ class ApiClient:
         pass ``next`` as ``after`` to resume."""
         params = {"rank": rank, "after": after, "limit": limit}
         return self._json("GET", f"/runs/{run_id}/logs", params=params)
+
+    def admit_run(self, run_id: int) -> dict[str, Any]:
+        """Ask to start an INITIALIZED run: ``{"admitted", "reason", "run"}``. Admitted, it is
+        STARTED; else it waits for CPUs (``reason`` says for what) and may ask again."""
+        return self._json("POST", f"/runs/{run_id}/admit")
 
     def issue_worker_token(self, run_id: int) -> str:
         """A new worker token of the run (replacing any earlier one)."""

@@ -219,6 +219,12 @@ class RunCreate(_Strict):
         default=False,
         description="Random data of the real shapes: throughput only, no goal",
     )
+    oversubscribe: bool = Field(
+        default=False,
+        description="Run even though num_workers x num_cpus exceeds the CPUs the machine "
+        "gives to runs (local backend): the run waits until it has the machine to itself, "
+        "and its workers get less than they ask for",
+    )
     job_id: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
         default=None,
         max_length=250,
@@ -311,8 +317,18 @@ class RunOut(BaseModel):
     light_target: bool
     aggregation: str | None = None
     synthetic: bool = False
+    oversubscribe: bool = False
     result: dict[str, Any] | str | None = None
     record: dict[str, Any] | None = None
+
+
+class Admission(BaseModel):
+    """Answer of ``POST /api/runs/{id}/admit``: whether the run may start now (it is then
+    STARTED), else why it waits (also in its ``job_metadata["waiting"]``)."""
+
+    admitted: bool
+    reason: str | None = None
+    run: RunOut
 
 
 class LogLineIn(_Base):

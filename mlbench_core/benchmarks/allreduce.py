@@ -41,6 +41,7 @@ from mlbench_core.worker.distributed import collective
 
 __all__ = [
     "DEFAULT_DTYPES",
+    "against_cap",
     "Row",
     "default_budget",
     "run",
@@ -318,3 +319,28 @@ def summary(rows: Iterable[Row]) -> dict[str, Any]:
         if entry["peak_busbw_gbps"] is None or busbw > entry["peak_busbw_gbps"]:
             entry["peak_busbw_gbps"], entry["peak_elements"] = busbw, row["elements"]
     return result
+
+
+MEGABIT = 1e6 / 8  # bytes per second in one Mbit/s
+
+
+def against_cap(rows: Iterable[Row], cap_mbit: float | None) -> dict[str, Any]:
+    """The bus bandwidth reached at the largest measured size of each data type, in Mbit/s
+    (the unit of a run's cap), and with a cap its ratio to the cap: what each rank's link
+    carried against what it was allowed. For a run's result."""
+    largest: dict[str, Row] = {}
+    for row in rows:
+        if row.get("busbw_bytes_per_s") is None:
+            continue
+        known = largest.get(row["dtype"])
+        if known is None or row["elements"] > known["elements"]:
+            largest[row["dtype"]] = row
+    reached = {
+        dtype: {
+            "bytes": row["bytes"],
+            "busbw_mbit_s": row["busbw_bytes_per_s"] / MEGABIT,
+            **({"of_cap": row["busbw_bytes_per_s"] / MEGABIT / cap_mbit} if cap_mbit else {}),
+        }
+        for dtype, row in largest.items()
+    }
+    return {"bandwidth_cap_mbit_s": cap_mbit, "busbw_at_largest": reached}

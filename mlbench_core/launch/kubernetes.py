@@ -13,11 +13,18 @@ import math
 from typing import Any
 
 from mlbench_core import __version__
-from mlbench_core.launch.workers import pod_labels, pod_name, worker_command, worker_env
+from mlbench_core.launch.limits import Limit, Limits, Status, uncapped
+from mlbench_core.launch.workers import (
+    WORKER_PORT,
+    pod_labels,
+    pod_name,
+    worker_command,
+    worker_env,
+)
 from mlbench_core.settings import Settings
 
-WORKER_PORT = 29500
 TOKEN_KEY = "token"
+POD_INTERFACE = "eth0"  # the pod's interface, as CNI plugins name it
 DATA_MOUNT = "/data"  # where the datasets' volume (MLBENCH_DATA_VOLUME_CLAIM) is mounted
 
 
@@ -87,6 +94,32 @@ def annotations(run: dict[str, Any]) -> dict[str, str]:
     return {"kubernetes.io/ingress-bandwidth": rate, "kubernetes.io/egress-bandwidth": rate}
 
 
+def limits(run: dict[str, Any]) -> Limits:
+    """What the cluster is asked to enforce. The CPU limit is the kubelet's CFS quota. The
+    bandwidth annotations are read only by the CNI bandwidth plugin when it is chained in
+    the cluster's CNI configuration, and its default bucket (containerd: ~512 MiB) leaves
+    short transfers unshaped: the cap is requested, not verified."""
+    cpu = resources(run)["limits"]["cpu"]
+    cap = run.get("max_bandwidth")
+    bandwidth = uncapped() if cap is None else Limit(
+        requested=cap,
+        status=Status.REQUESTED,
+        by="pod annotations kubernetes.io/ingress-bandwidth and egress-bandwidth "
+        f"{annotations(run)['kubernetes.io/egress-bandwidth']}: enforced only if the CNI "
+        "bandwidth plugin is chained; not verified",
+    )  # fmt: skip
+    return Limits(
+        backend="kubernetes",
+        cpu=Limit(
+            requested=float(run.get("num_cpus") or 1),
+            status=Status.ENFORCED,
+            by=f"Kubernetes CPU limit {cpu} per pod (the kubelet's CFS quota)",
+        ),
+        bandwidth=bandwidth,
+        network="a pod per rank on the cluster's network; the API over the same interface",
+    )
+
+
 def service_manifest(run: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """The headless Service giving each worker pod the DNS name ``<hostname>.<service>``."""
     return {
@@ -132,13 +165,17 @@ def pod_kwargs(run: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
     out = []
     for rank in range(run["num_workers"]):
         name = pod_name(run, rank)
-        env = worker_env(
-            run,
-            rank,
-            master_addr=f"{pod_name(run, 0)}.{service}",
-            master_port=WORKER_PORT,
-            api_url=settings.api_url,
-        ) | data_env(settings)
+        env = (
+            worker_env(
+                run,
+                rank,
+                master_addr=f"{pod_name(run, 0)}.{service}",
+                master_port=WORKER_PORT,
+                api_url=settings.api_url,
+            )
+            | data_env(settings)
+            | {"MLBENCH_NETWORK_INTERFACE": POD_INTERFACE}
+        )
         container: dict[str, Any] = {
             "name": "base",
             "resources": resources(run),

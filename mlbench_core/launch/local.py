@@ -1,13 +1,13 @@
-"""The local backend: a run's ranks as processes on this machine, supervised.
+"""The local backend: a run's ranks as processes on this machine, each in a pod-like
+sandbox (``sandbox``), supervised.
 
 One call starts every rank (so it also works under ``dag.test()``, which runs tasks one by
-one), pins each to its CPUs, streams their output to the run's logs, keeps their pods' phases
-current, and stops all of them when one fails or when the task itself is stopped.
+one), streams their output to the run's logs, keeps their pods' phases current, stops all of
+them when one fails or when the task itself is stopped, and removes their sandboxes.
 """
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
@@ -20,17 +20,20 @@ from collections.abc import Callable
 from typing import Any
 
 from mlbench_core.api.client import ApiClient
+from mlbench_core.benchmarks import REGISTRY
+from mlbench_core.datasets import SOURCES, DatasetError, obtain
+from mlbench_core.launch.limits import Limits
 from mlbench_core.launch.logship import LogShipper
+from mlbench_core.launch.sandbox import Sandbox, SandboxError, sweep
 from mlbench_core.launch.workers import (
     pod_labels,
     pod_name,
-    threads,
     worker_command,
     worker_env,
 )
+from mlbench_core.settings import get_settings
 
 log = logging.getLogger(__name__)
-PR_SET_PDEATHSIG = 1
 
 
 def local_command(run: dict[str, Any]) -> list[str]:
@@ -39,36 +42,38 @@ def local_command(run: dict[str, Any]) -> list[str]:
 
 
 class WorkersFailed(RuntimeError):
-    """A rank failed (the others were stopped) or the launch was cancelled."""
+    """A rank failed (the others were stopped), the ranks could not be started, or the
+    launch was cancelled."""
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def cpu_plan(num_workers: int, per_worker: int, available: list[int]) -> list[list[int]]:
-    """CPUs of each rank: consecutive blocks of ``per_worker``, wrapping around when the
-    machine has fewer CPUs than the run asks for."""
-    return [
-        sorted({available[(rank * per_worker + i) % len(available)] for i in range(per_worker)})
-        for rank in range(num_workers)
-    ]
-
-
-def _child_setup(cpus: list[int]) -> Callable[[], None]:
-    def setup() -> None:  # runs in the child between fork and exec
-        os.setpgrp()  # own process group: stopping a rank stops what it started
-        os.sched_setaffinity(0, cpus)
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the launcher, even on SIGKILL
-
-    return setup
+def prefetch(run: dict[str, Any], echo: Callable[[str], None] | None = None) -> None:
+    """Get the benchmark's dataset files into the data folder before any rank starts, as an
+    init container would: ranks in sandboxes reach nothing but the API."""
+    spec = REGISTRY.get(run.get("benchmark") or "")
+    if spec is None or run.get("synthetic"):
+        return
+    settings = get_settings()
+    for source in SOURCES.get(spec.dataset, []):
+        try:
+            path, _ = obtain(
+                source,
+                settings.datasets_dir,
+                base_url=settings.data_url,
+                checksums=settings.data_checksums,
+                progress=echo is not None,
+            )
+        except DatasetError as exc:
+            raise WorkersFailed(f"dataset of benchmark {spec.id}: {exc}") from None
+        if echo is not None:
+            echo(f"[mlbench] dataset file {path} ready")
 
 
 class LocalLauncher:
-    """Runs the ranks of ``run`` (the API's run JSON) and supervises them."""
+    """Runs the ranks of ``run`` (the API's run JSON) and supervises them.
+
+    ``on_limits`` gets the limits in force once the sandboxes exist, before any rank starts
+    (``runflow`` records them in the run).
+    """
 
     def __init__(
         self,
@@ -79,11 +84,13 @@ class LocalLauncher:
         api_url: str,
         grace: float = 5.0,
         echo: Callable[[str], None] | None = print,
+        on_limits: Callable[[Limits], None] | None = None,
     ) -> None:
         self.run, self.client = run, client
         self.worker_token, self.api_url = worker_token, api_url
-        self.grace, self.echo = grace, echo
+        self.grace, self.echo, self.on_limits = grace, echo, on_limits
         self.processes: list[subprocess.Popen] = []
+        self.sandbox: Sandbox | None = None
         self._cancelled: int | None = None
 
     def launch(self) -> list[int]:
@@ -91,18 +98,34 @@ class LocalLauncher:
         run = self.run
         if run.get("benchmark") is None:
             raise WorkersFailed("custom images need the kubernetes backend")
-        port, host = free_port(), socket.gethostname()
-        plan = cpu_plan(run["num_workers"], threads(run), sorted(os.sched_getaffinity(0)))
-        command = local_command(run)
+        sweep()  # sandboxes of launches that were killed
+        prefetch(run, self.echo)
+        try:
+            sandbox = Sandbox(run, self.api_url)
+        except SandboxError as exc:
+            raise WorkersFailed(f"the run's limits cannot be enforced here: {exc}") from None
+        self.sandbox, host, command = sandbox, socket.gethostname(), local_command(run)
         shipper = LogShipper(self.client, run["id"], echo=self.echo)
         previous = self._trap_signals()
+        codes: list[int] = []
         try:
-            for rank, cpus in enumerate(plan):
+            try:
+                sandbox.open()
+            except SandboxError as exc:
+                raise WorkersFailed(f"cannot make the ranks' sandboxes: {exc}") from None
+            if self.on_limits is not None:
+                self.on_limits(sandbox.limits())
+            for rank in range(run["num_workers"]):
                 env = {
                     **os.environ,
                     **worker_env(
-                        run, rank, master_addr="127.0.0.1", master_port=port, api_url=self.api_url
+                        run,
+                        rank,
+                        master_addr=sandbox.master_addr,
+                        master_port=sandbox.master_port,
+                        api_url=sandbox.worker_api_url,
                     ),
+                    **sandbox.env(rank),
                     "MLBENCH_API_TOKEN": self.worker_token,
                 }
                 process = subprocess.Popen(
@@ -110,16 +133,17 @@ class LocalLauncher:
                     env=env,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
-                    preexec_fn=_child_setup(cpus),  # noqa: PLW1509 - affinity before exec
+                    preexec_fn=sandbox.preexec(rank),  # noqa: PLW1509 - sandbox before exec
                 )
                 self.processes.append(process)
                 shipper.follow(rank, "stdout", process.stdout)
                 shipper.follow(rank, "stderr", process.stderr)
-                self._pod(rank, "Running", ip="127.0.0.1", node=host)
-                self._echo(f"rank {rank}: pid {process.pid}, cpus {cpus}")
+                self._pod(rank, "Running", ip=sandbox.address(rank), node=host)
+                self._echo(f"rank {rank}: pid {process.pid}, {sandbox.describe(rank)}")
             codes, failed_rank = self._supervise()
         finally:
             self._stop_all()
+            sandbox.close()
             self._restore_signals(previous)
             shipper.close()
         for rank, code in enumerate(codes):

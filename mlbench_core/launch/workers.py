@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 WORKER_MODULE = "mlbench_core.worker"
+WORKER_PORT = 29500  # rank 0's rendezvous port, where each rank has an address of its own
 LABELS = {"app": "mlbench", "component": "worker"}
 
 
@@ -23,6 +24,8 @@ def worker_command(run: dict[str, Any]) -> list[str]:
         command.append("--synthetic")
     if run.get("backend") == "nccl":
         command += ["--backend", "nccl"]
+    for key, value in sorted((run.get("settings") or {}).items()):
+        command += ["--set", f"{key}={value}"]
     return command
 
 
@@ -52,9 +55,15 @@ def worker_env(
     """torchrun-style rendezvous variables plus what the worker needs to reach the API.
 
     The worker token is not here: it travels separately (process env locally, a Secret in
-    Kubernetes).
+    Kubernetes). ``MLBENCH_MAX_BANDWIDTH`` tells the worker the cap it runs under (the 0a
+    result shows the bandwidth reached next to it).
     """
     n = str(threads(run))
+    cap = (
+        {}
+        if run.get("max_bandwidth") is None
+        else {"MLBENCH_MAX_BANDWIDTH": f"{run['max_bandwidth']:g}"}
+    )
     return {
         "RANK": str(rank),
         "LOCAL_RANK": "0",
@@ -66,4 +75,5 @@ def worker_env(
         "OMP_NUM_THREADS": n,
         "MKL_NUM_THREADS": n,
         "PYTHONUNBUFFERED": "1",
+        **cap,
     }

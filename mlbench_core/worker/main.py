@@ -213,6 +213,7 @@ def _allreduce(
             "world_size": ctx.world_size,
             "backend": ctx.backend,
             "total_time_s": time.perf_counter() - start,
+            **allreduce.against_cap(rows, get_settings().max_bandwidth),
             "rows": rows,
         }
         result = _finite(result)
@@ -256,7 +257,14 @@ def run(options: Options) -> int:
     settings = get_settings()
     client = ApiClient(settings.api_url, token=settings.api_token, timeout=API_TIMEOUT)
     writer = MetricsWriter(client)
-    sampler = ResourceSampler(writer, settings.pod_name) if settings.pod_name else None
+    sampler = None
+    if settings.pod_name:
+        sampler = ResourceSampler(
+            writer,
+            settings.pod_name,
+            interface=settings.network_interface,
+            cgroup=settings.cpu_cgroup,
+        )
     try:
         if sampler is not None:
             sampler.start()

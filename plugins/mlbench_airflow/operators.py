@@ -1,5 +1,7 @@
-"""``MlbenchRunOperator``: start one mlbench run through the API and wait for its end without
-holding a worker slot (deferring on Airflow's own ``TimeDeltaTrigger`` between looks)."""
+"""Operators that wait without holding a worker slot (deferring on Airflow's own
+``TimeDeltaTrigger`` between looks): ``PrepareRunOperator`` (a run's first task: it starts
+when the CPUs it asks for are free) and ``MlbenchRunOperator`` (the nightly's: start one run
+through the API and wait for its end)."""
 
 from __future__ import annotations
 
@@ -10,10 +12,44 @@ from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 from airflow.sdk import BaseOperator
 
 from mlbench_airflow.connection import api_client
+from mlbench_core import runflow
 from mlbench_core.nightly.flow import TERMINAL, start
 from mlbench_core.nightly.suite import PlannedRun
 
-__all__ = ["MlbenchRunOperator"]
+__all__ = ["MlbenchRunOperator", "PrepareRunOperator"]
+
+
+class PrepareRunOperator(BaseOperator):
+    """The run of this DAG run (found, or created from the trigger form), started when the
+    API admits it: while the CPUs it asks for are held by other runs it stays INITIALIZED
+    (the reason in its job metadata) and this task defers, asking again every
+    ``poll_interval`` seconds. Returns the STARTED run with its pods registered."""
+
+    ui_color = "#eef7ee"
+
+    def __init__(
+        self,
+        *,
+        backend: str,
+        poll_interval: float = 2.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.backend = backend
+        self.poll_interval = poll_interval
+
+    def execute(self, context: Any, event: Any = None) -> dict[str, Any]:
+        """Also what the task resumes with after each wait."""
+        with api_client() as client:
+            run = runflow.prepare(client, dict(context["params"]), context["dag_run"].run_id)
+            run, waiting = runflow.admit(client, run["id"])
+            if waiting is None:
+                return runflow.start(client, run, self.backend)
+        self.log.info("run %s waits: %s", run["name"], waiting)
+        self.defer(
+            trigger=TimeDeltaTrigger(timedelta(seconds=self.poll_interval)),
+            method_name="execute",
+        )
 
 
 class MlbenchRunOperator(BaseOperator):

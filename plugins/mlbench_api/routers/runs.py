@@ -6,17 +6,19 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mlbench_api import dagruns
+from mlbench_api import admission, dagruns
 from mlbench_api.auth import CallerDep, UserDep, new_worker_token
 from mlbench_api.deps import RunId, SessionDep, run_or_404
 from mlbench_api.routing import SlashRouter, body, body_schema
 from mlbench_api.store import Metric, Pod, Run
 from mlbench_api.store.models import utcnow
 from mlbench_core.api.schemas import (
+    Admission,
     RunCreate,
     RunOut,
     RunRecord,
@@ -80,13 +82,17 @@ def create_run(
     caller: UserDep,
     data: Annotated[RunCreate, Depends(body(RunCreate, _create_context))],
 ) -> RunOut:
-    """Store a run as INITIALIZED and trigger its DAG run; 409 if the name is taken.
+    """Store a run as INITIALIZED and trigger its DAG run; 409 if the name is taken, 422
+    if its workers ask for more CPUs than this machine gives to runs (unless
+    ``oversubscribe``) or for a limit it cannot enforce (local backend).
 
     The run is committed only once Airflow has accepted the DAG run: if triggering fails,
     nothing is stored and the answer is 503. With ``job_id`` (a DAG run triggered from the
     Airflow UI creating its run) nothing is triggered.
     """
     settings = get_settings()
+    if refused := admission.refusals(data, settings):
+        raise RequestValidationError(refused)
     if session.scalar(select(Run.id).where(Run.name == data.name)) is not None:
         raise _name_taken(data.name)
     spec = data.model_dump(mode="json", exclude={"name", "job_id"})
@@ -170,6 +176,16 @@ def _transition(run: Run, state: RunState) -> None:
         run.started_at = now
     elif state.terminal:
         run.finished_at = now
+
+
+@router.post("/{run_id}/admit", response_model=Admission)
+def admit_run(run_id: RunId, session: SessionDep, _caller: UserDep) -> Admission:
+    """Start the run if the CPUs it asks for are free (local backend; it is then STARTED),
+    else keep it INITIALIZED, waiting, with the reason in ``job_metadata.waiting``. Called
+    by the run's DAG until admitted; 409 for a run that has ended."""
+    run = run_or_404(session, run_id)
+    reason = admission.admit(session, run, get_settings())
+    return Admission(admitted=reason is None, reason=reason, run=run_out(run))
 
 
 @router.put("/{run_id}/result", response_model=RunOut, openapi_extra=body_schema(RunResult))

@@ -12,14 +12,7 @@ import psutil
 import pytest
 
 from mlbench_core.api import ApiClient
-from mlbench_core.launch.local import LocalLauncher, WorkersFailed, cpu_plan
-
-
-def test_cpu_plan_gives_blocks_and_wraps():
-    assert cpu_plan(2, 1, [0, 1]) == [[0], [1]]
-    assert cpu_plan(2, 2, [0, 1, 2, 3]) == [[0, 1], [2, 3]]
-    assert cpu_plan(3, 1, [0, 1]) == [[0], [1], [0]]
-    assert cpu_plan(1, 4, [0, 1]) == [[0, 1]]
+from mlbench_core.launch.local import LocalLauncher, WorkersFailed
 
 
 @pytest.fixture
@@ -32,8 +25,19 @@ def admin(api_url, admin_token) -> ApiClient:  # noqa: ANN001
     return ApiClient(api_url, token=admin_token)
 
 
-def launcher_for(admin: ApiClient, api_url: str, name: str, benchmark: str = "digits"):  # noqa: ANN201
-    run = admin.create_run(name, 2, benchmark=benchmark, job_id="test")
+def launcher_for(  # noqa: ANN201
+    admin: ApiClient,
+    api_url: str,
+    name: str,
+    benchmark: str = "digits",
+    settings: dict | None = None,
+    **fields,
+):
+    """A run created through the API and its launcher; ``settings``: the benchmark's
+    overrides (``--set``), which the run's record carries to the worker command."""
+    run = admin.create_run(name, 2, benchmark=benchmark, job_id="test", **fields)
+    if settings:
+        run = {**run, "settings": settings}
     token = admin.issue_worker_token(run["id"])
     return run, LocalLauncher(
         run,
@@ -42,6 +46,9 @@ def launcher_for(admin: ApiClient, api_url: str, name: str, benchmark: str = "di
         api_url=api_url,
         grace=3.0,
         echo=None,
+        on_limits=lambda limits: admin.update_run(
+            run["id"], job_metadata={"limits": limits.record()}
+        ),
     )
 
 
