@@ -78,7 +78,23 @@ def result_summary(result: Any) -> str:
         got = f" (last {show_number(best)})" if isinstance(best, int | float) else ""
         return f"{target} not reached{got}"
     if isinstance(result.get("rows"), list):
-        return f"{len(result['rows'])} measurements in {show_seconds(result.get('total_time_s'))}"
+        text = f"{len(result['rows'])} measurements in {show_seconds(result.get('total_time_s'))}"
+        return text + _against_cap(result)
     if result.get("error"):
         return f"error: {result['error']}"
     return ", ".join(f"{k}={show_number(v)}" for k, v in list(result.items())[:3])
+
+
+def _against_cap(result: Mapping[str, Any]) -> str:
+    """0a: the bus bandwidth at the largest size, next to the cap it ran under."""
+    reached = result.get("busbw_at_largest")
+    if not isinstance(reached, Mapping) or not reached:
+        return ""
+    dtype, row = next(iter(reached.items()))
+    if not isinstance(row, Mapping) or not isinstance(row.get("busbw_mbit_s"), int | float):
+        return ""
+    text = f"; bus bandwidth {show_number(row['busbw_mbit_s'])} Mbit/s ({dtype}"
+    cap = result.get("bandwidth_cap_mbit_s")
+    if isinstance(cap, int | float) and isinstance(row.get("of_cap"), int | float):
+        return text + f", cap {show_number(cap)} Mbit/s: {row['of_cap']:.0%} of it)"
+    return text + ", no cap)"

@@ -17,7 +17,6 @@ from mlbench_core.launch.limits import Limits
 from mlbench_core.launch.local import LocalLauncher
 from mlbench_core.launch.sandbox import sweep
 from mlbench_core.launch.workers import pod_labels, pod_name
-from mlbench_core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -81,22 +80,10 @@ def admit(client: ApiClient, run_id: int) -> tuple[dict, str | None]:
     return answer["run"], None if answer["admitted"] else answer["reason"]
 
 
-def oversubscription(run: dict[str, Any], capacity: float) -> str | None:
-    """The warning for a run whose workers ask for more CPUs than ``capacity``."""
-    total = int(run["num_workers"]) * float(run.get("num_cpus") or 1)
-    if total <= capacity + 1e-9:
-        return None
-    return (
-        f"oversubscribed: {run['num_workers']} workers x {float(run['num_cpus']):g} CPUs = "
-        f"{total:g} CPUs on a machine that gives {capacity:g}; the workers get less than asked"
-    )
-
-
 def start(client: ApiClient, run: dict[str, Any], backend: str) -> dict:
-    """A STARTED run's plan: its job metadata (backend, warnings, epochs; the limits the
-    cluster is asked for on Kubernetes) and one pod registered per rank."""
-    warning = oversubscription(run, get_settings().cpus) if backend == "local" else None
-    metadata: dict[str, Any] = {"backend": backend, "warnings": [warning] if warning else []}
+    """A STARTED run's plan: its job metadata (backend, epochs; the limits the cluster is
+    asked for on Kubernetes) and one pod registered per rank."""
+    metadata: dict[str, Any] = {"backend": backend}
     if backend == "kubernetes":
         metadata["limits"] = kubernetes.limits(run).record()
     spec = REGISTRY.get(run.get("benchmark") or "")

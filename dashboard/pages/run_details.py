@@ -27,7 +27,8 @@ from dashboard.series import (
     run_goal,
     split_bars,
 )
-from dashboard.text import TERMINAL, duration, result_summary, show_date, show_number, show_seconds
+from dashboard.text import TERMINAL, duration, result_summary, show_date, show_seconds
+from mlbench_core.launch import limits
 
 log = logging.getLogger(__name__)
 
@@ -142,15 +143,17 @@ def layout(run_id: str | None = None, **_query: Any) -> html.Div:
 
 
 def _info(run: dict[str, Any]) -> html.Dl:
-    bandwidth = run.get("max_bandwidth")
     meta = run.get("job_metadata") or {}
     warnings = meta.get("warnings")
+    waiting = meta.get("waiting") if run.get("state") == "INITIALIZED" else None
+    queued = [("waiting", waiting.get("reason"))] if isinstance(waiting, dict) else []
     return facts(
         [
             ("state", state_badge(run.get("state"))),
+            *queued,
             ("benchmark", run.get("benchmark") or run.get("image_name")),
-            ("workers", f"{run.get('num_workers')} x {show_number(run.get('num_cpus'))} CPU"),
-            ("bandwidth cap", f"{show_number(bandwidth)} Mbit/s" if bandwidth else "none"),
+            ("workers", str(run.get("num_workers"))),
+            *limits.rows(run),
             ("backend", f"{run.get('backend')}{' + GPU' if run.get('gpu_enabled') else ''}"),
             ("target", "light" if run.get("light_target") else "full"),
             ("created", show_date(run.get("created_at"))),

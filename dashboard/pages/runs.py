@@ -10,6 +10,7 @@ from dashboard.api import access, error_message, field_errors, guarded, href
 from dashboard.components import error_box, link_cell, poller
 from dashboard.text import duration, result_summary, show_date
 from mlbench_core.api import BadRequest, Conflict, ValidationFailed
+from mlbench_core.launch import limits
 
 PAGE = {"path": "/runs", "name": "Runs", "title": "mlbench: runs"}
 
@@ -17,6 +18,7 @@ COLUMNS = [
     {"id": "name", "name": "name", "presentation": "markdown"},
     {"id": "benchmark", "name": "benchmark"},
     {"id": "workers", "name": "workers", "type": "numeric"},
+    {"id": "limits", "name": "limits per worker"},
     {"id": "state", "name": "state"},
     {"id": "created", "name": "created (UTC)"},
     {"id": "duration", "name": "duration (s)", "type": "numeric"},
@@ -33,6 +35,7 @@ FIELDS = {
     "backend": "backend",
     "gpu_enabled": "gpu",
     "light_target": "light",
+    "oversubscribe": "oversubscribe",
 }
 
 
@@ -79,6 +82,10 @@ def new_run_form() -> html.Section:
                     _field("Target", "light",
                            dcc.Checklist(id="runs-new-light", value=[],
                                          options=[{"label": " light target", "value": "light"}])),
+                    _field("CPUs", "oversubscribe",
+                           dcc.Checklist(id="runs-new-oversubscribe", value=[],
+                                         options=[{"label": " oversubscribe", "value": "yes"}]),
+                           "run even if the workers ask for more CPUs than the machine has"),
                 ],
                 className="form-grid",
             ),
@@ -140,6 +147,7 @@ def run_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "name": link_cell(run["name"], href(f"/runs/{run['id']}")),
             "benchmark": run.get("benchmark") or run.get("image_name") or "-",
             "workers": run.get("num_workers"),
+            "limits": limits.short(run),
             "state": run.get("state"),
             "created": show_date(run.get("created_at")),
             "duration": _seconds(duration(run)),
@@ -197,6 +205,7 @@ def register(app: Dash) -> None:
         State("runs-new-backend", "value"),
         State("runs-new-gpu", "value"),
         State("runs-new-light", "value"),
+        State("runs-new-oversubscribe", "value"),
         prevent_initial_call=True,
     )
     def create(
@@ -209,6 +218,7 @@ def register(app: Dash) -> None:
         backend: str | None,
         gpu: list | None,
         light: list | None,
+        oversubscribe: list | None,
     ) -> tuple:
         cleared = [None] * len(FIELDS)
         try:
@@ -222,6 +232,7 @@ def register(app: Dash) -> None:
                     backend=backend or "gloo",
                     gpu_enabled=bool(gpu),
                     light_target=bool(light),
+                    oversubscribe=bool(oversubscribe),
                 )
         except (ValidationFailed, Conflict, BadRequest) as exc:
             fields, rest = field_errors(exc)

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from mlbench_core.api import ApiClient, ApiUnavailable, ServerError
 from mlbench_core.cli.common import CliError, one_line, parse_date, show_number, show_state
+from mlbench_core.launch import limits
 
 TERMINAL = ("FINISHED", "FAILED", "CANCELLED")
 POLL_S = 1.0  # between two looks at the run
@@ -77,6 +78,8 @@ class Snapshot:
     def line(self) -> str:
         """The snapshot as one plain line."""
         parts = [f"{self.run['name']}: {self.run['state']}"]
+        if waiting := waiting_reason(self.run):
+            parts.append(f"({waiting})")
         if self.epoch is not None:
             total = f"/{self.epochs}" if self.epochs else ""
             parts.append(f"epoch {show_number(self.epoch)}{total}")
@@ -108,12 +111,35 @@ class _LiveView:
             description=f"{escape(snapshot.run['name'])} {show_state(snapshot.run['state'])}",
         )
         metrics = Table(show_header=False, box=None, padding=(0, 2))
+        for label, text in notices(snapshot.run):
+            metrics.add_row(escape(label), f"[yellow]{escape(text)}[/]")
         for name, value in snapshot.shown():
             metrics.add_row(escape(name), show_number(value))
         return Group(self.progress, metrics)
 
     def update(self) -> None:
         self.live.update(self.render())
+
+
+def waiting_reason(run: dict[str, Any]) -> str:
+    """Why an INITIALIZED run has not started yet (it waits for CPUs), or ''."""
+    waiting = (run.get("job_metadata") or {}).get("waiting")
+    if run.get("state") != "INITIALIZED" or not isinstance(waiting, dict):
+        return ""
+    return one_line(waiting.get("reason") or "")
+
+
+def notices(run: dict[str, Any]) -> list[tuple[str, str]]:
+    """What a user must know beside the numbers: why the run waits, and its warnings (an
+    oversubscribed machine)."""
+    shown = []
+    if waiting := waiting_reason(run):
+        shown.append(("waiting", waiting))
+    warnings = (run.get("job_metadata") or {}).get("warnings") or []
+    if isinstance(warnings, str):
+        warnings = [warnings]
+    shown += [("warning", one_line(text)) for text in warnings if text]
+    return shown
 
 
 def follow(client: ApiClient, run: dict[str, Any], out: Console) -> dict[str, Any]:
@@ -124,6 +150,7 @@ def follow(client: ApiClient, run: dict[str, Any], out: Console) -> dict[str, An
     snapshot = Snapshot(run)
     view = _LiveView(out, snapshot) if out.is_terminal else None
     last_line = ""
+    limits_shown = False
     if view:
         view.live.start()
     try:
@@ -144,6 +171,10 @@ def follow(client: ApiClient, run: dict[str, Any], out: Console) -> dict[str, An
                 time.sleep(POLL_S)
                 continue
             snapshot.add(series)
+            if not limits_shown and limits.of(snapshot.run) is not None:
+                limits_shown = True  # once the workers started: what holds
+                for label, text in limits.rows(snapshot.run):
+                    out.print(f"{escape(label)}: {escape(text)}")
             if view:
                 view.update()
             else:

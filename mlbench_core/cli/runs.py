@@ -26,7 +26,8 @@ from mlbench_core.cli.common import (
     show_seconds,
     show_state,
 )
-from mlbench_core.cli.follow import failure, follow, print_result, result_table
+from mlbench_core.cli.follow import failure, follow, notices, print_result, result_table
+from mlbench_core.launch import limits
 from mlbench_core.settings import Settings
 
 # -- mlbench run -----------------------------------------------------------------------------
@@ -53,6 +54,11 @@ def add_run(commands: argparse._SubParsersAction) -> None:
         "--synthetic", action="store_true", help="random data: throughput only, no goal"
     )
     parser.add_argument(
+        "--oversubscribe",
+        action="store_true",
+        help="run even if the workers ask for more CPUs than the machine has (they get less)",
+    )
+    parser.add_argument(
         "--follow",
         "-f",
         action="store_true",
@@ -73,6 +79,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             light_target=args.light,
             aggregation=args.aggregation,
             synthetic=args.synthetic,
+            oversubscribe=args.oversubscribe,
         )
         out.print(f"created run [bold]{run['name']}[/] (id {run['id']})")
         if not args.follow:
@@ -114,7 +121,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         out.print("no runs yet: start one with `mlbench run NAME --benchmark 1a --workers 2`")
         return EXIT_OK
     table = Table(title="runs", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("id", "name", "benchmark", "workers", "state", "created", "duration"):
+    for column in ("id", "name", "benchmark", "workers", "limits", "state", "created", "duration"):
         table.add_column(column, no_wrap=column in ("name", "state", "created"))
     for run in runs:
         table.add_row(
@@ -122,6 +129,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             run["name"],
             what_runs(run),
             str(run["num_workers"]),
+            escape(limits.short(run)),
             show_state(run["state"]),
             show_date(run.get("created_at")),
             show_seconds(run_duration(run)),
@@ -145,11 +153,7 @@ def run_table(run: dict[str, Any]) -> Table:
         ("state", show_state(run["state"])),
         ("benchmark", what_runs(run)),
         ("workers", str(run["num_workers"])),
-        ("cpus per worker", show_number(run["num_cpus"])),
-        (
-            "bandwidth",
-            "no cap" if run.get("max_bandwidth") is None else f"{run['max_bandwidth']:g} Mbit/s",
-        ),
+        *((label, escape(text)) for label, text in limits.rows(run)),
         ("goal", "light" if run.get("light_target") else "full"),
         ("backend", f"{run['backend']}{' (GPU)' if run.get('gpu_enabled') else ''}"),
         ("created", show_date(run.get("created_at"))),
@@ -160,6 +164,7 @@ def run_table(run: dict[str, Any]) -> Table:
     ]
     if run.get("image_name"):
         rows.insert(4, ("command", escape(run.get("custom_image_command") or "-")))
+    rows += [(label, f"[yellow]{escape(text)}[/]") for label, text in notices(run)]
     for field, value in rows:
         table.add_row(field, value)
     return table

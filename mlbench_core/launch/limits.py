@@ -88,7 +88,7 @@ def rows(run: dict[str, Any]) -> list[tuple[str, str]]:
     cpus, cap = _asked(run)
     limits = of(run)
     if limits is None:
-        note = "recorded when the workers start"
+        note = "not applied yet: recorded when the workers start"
         if run.get("state") in ("FINISHED", "FAILED", "CANCELLED"):
             note = "no workers started: not applied"
         return [("CPU limit", f"{cpus} per worker ({note})"), ("bandwidth cap", f"{cap} ({note})")]

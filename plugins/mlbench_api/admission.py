@@ -29,7 +29,7 @@ from mlbench_core.launch.facilities import detect
 from mlbench_core.launch.facilities import refusals as facility_refusals
 from mlbench_core.settings import Backend, Settings
 
-__all__ = ["QUEUE_TTL", "admit", "refusals"]
+__all__ = ["QUEUE_TTL", "admit", "refusals", "warnings"]
 
 QUEUE_TTL = timedelta(seconds=60)
 EPSILON = 1e-9
@@ -70,6 +70,18 @@ def refusals(data: RunCreate, settings: Settings) -> list[dict[str, Any]]:
             }  # fmt: skip
         )
     return errors
+
+
+def warnings(data: RunCreate, settings: Settings) -> list[str]:
+    """What the run's pages must say from the start: that it is oversubscribed."""
+    total, capacity = data.num_workers * data.num_cpus, settings.cpus
+    if settings.backend is not Backend.LOCAL or total <= capacity + EPSILON:
+        return []
+    return [
+        f"oversubscribed: {data.num_workers} workers x {data.num_cpus:g} CPUs = {total:g} "
+        f"CPUs on a machine that gives runs {capacity:g}: the workers get less than they ask "
+        "for, and the run waits until it has the machine to itself"
+    ]
 
 
 def _lock(session: Session, run: Run) -> None:

@@ -79,16 +79,20 @@ def test_a_run_triggered_from_the_form_creates_its_run(client):
     run = next(r for r in client.get_runs() if r["name"] == "from-the-form")
     assert run["state"] == "FINISHED" and run["job_id"] == dag_run.run_id
     assert run["light_target"] is True
-    assert "not enforced" in run["job_metadata"]["warnings"][0]
+    limits = run["job_metadata"]["limits"]
+    assert limits["bandwidth"]["status"] == "enforced"
+    assert "tbf rate 100 Mbit/s" in limits["bandwidth"]["by"]
+    assert "warnings" not in run["job_metadata"]
 
 
-def test_failing_workers_end_the_run_failed_with_the_reason(client):
-    run = client.create_run("no-impl", 2, benchmark="2a", job_id="external-dag-run")
+def test_workers_that_cannot_start_end_the_run_failed_with_the_reason(client):
+    # The tests' MLBENCH_DATA_URL leads nowhere: the launch cannot get 2a's dataset.
+    run = client.create_run("no-data", 2, benchmark="2a", job_id="external-dag-run")
     dag_run = load_dag().test(run_conf={"run_id": run["id"]})
     assert dag_run.state == "failed"
     done = client.get_run(run["id"])
     assert done["state"] == "FAILED"
-    assert "exited with code" in done["job_metadata"]["failure"]
+    assert "dataset of benchmark 2a: cannot download" in done["job_metadata"]["failure"]
     assert {p["phase"] for p in client.get_pods(run_id=run["id"])} == {"Failed"}
 
 

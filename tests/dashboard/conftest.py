@@ -28,8 +28,10 @@ def api_url(live_server) -> str:
 
 
 @pytest.fixture
-def api(api_url, admin_token, store) -> Iterator[ApiClient]:
-    """The live API as the Airflow admin, on a clean store."""
+def api(api_url, admin_token, store, settings_env) -> Iterator[ApiClient]:
+    """The live API as the Airflow admin, on a clean store, on a machine that gives runs 64
+    CPUs (pages show runs of any size)."""
+    settings_env.setenv("MLBENCH_CPU_CAPACITY", "64")
     with ApiClient(api_url, token=admin_token) as client:
         yield client
 

@@ -136,6 +136,49 @@ def test_run_details_graphs_logs_result_and_downloads(page, api, downloads):
     assert set(resources) == {"resnet-2w-w0", "resnet-2w-w1"}
 
 
+LIMITS = {
+    "backend": "local",
+    "cpu": {"requested": 0.5, "status": "enforced", "by": "CFS quota 50000 us per 100000 us"},
+    "bandwidth": {"requested": 10, "status": "enforced", "by": "tc tbf rate 10 Mbit/s"},
+    "network": "a network namespace per rank",
+}
+
+
+def test_the_run_page_and_the_runs_table_say_what_held(page, api):
+    run = seed_run(api, "capped", finish=False)
+    api.update_run(run["id"], job_metadata={"limits": LIMITS})
+    browser = page(f"/runs/{run['id']}")
+    wait_for_text(browser, "#run-info", "enforced (tc tbf rate 10 Mbit/s)")
+    assert "1 CPU per worker: enforced (CFS quota 50000 us per 100000 us)" in text_of(
+        browser, "#run-info"
+    )
+    assert "a network namespace per rank" in text_of(browser, "#run-info")
+    queued = api.create_run("queued", 2, benchmark="digits", oversubscribe=True)
+    reason = "waiting for 2 CPUs: 0 of the machine's 2 are free; held by 'capped' (2)"
+    api.update_run(queued["id"], job_metadata={"waiting": {"reason": reason}})
+    browser = page(f"/runs/{queued['id']}")
+    wait_for_text(browser, "#run-info", reason)
+    assert "not applied yet" in text_of(browser, "#run-info")
+    browser = page("/runs")
+    wait_for_text(browser, "#runs-table", "1 CPU enforced, no cap")
+    assert "1 CPU, no cap (not applied yet)" in text_of(browser, "#runs-table")
+
+
+def test_the_0a_result_shows_the_bandwidth_reached_against_the_cap(page, api):
+    run = api.create_run("ar-capped", 2, benchmark="0a", max_bandwidth=10)
+    row = {"dtype": "float32", "elements": 500000, "bytes": 2000000, "median_s": 1.7,
+           "busbw_bytes_per_s": 1.15e6}  # fmt: skip
+    api.put_result(run["id"], {"benchmark": "0a", "total_time_s": 12.0, "rows": [row],
+                               "bandwidth_cap_mbit_s": 10.0,
+                               "busbw_at_largest": {"float32": {"bytes": 2000000,
+                                                                "busbw_mbit_s": 9.2,
+                                                                "of_cap": 0.92}}})  # fmt: skip
+    browser = page(f"/runs/{run['id']}")
+    wait_for_text(
+        browser, "#run-result", "bus bandwidth 9.2 Mbit/s (float32, cap 10 Mbit/s: 92% of it)"
+    )
+
+
 def test_run_details_follow_new_points_and_lines(page, api):
     run = seed_run(api, "going", finish=False)
     browser = page(f"/runs/{run['id']}")

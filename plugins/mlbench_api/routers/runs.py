@@ -96,6 +96,7 @@ def create_run(
     if session.scalar(select(Run.id).where(Run.name == data.name)) is not None:
         raise _name_taken(data.name)
     spec = data.model_dump(mode="json", exclude={"name", "job_id"})
+    warned = {"warnings": warnings} if (warnings := admission.warnings(data, settings)) else {}
     run = Run(name=data.name, state=RunState.INITIALIZED, spec=spec, job_metadata={})
     session.add(run)
     try:
@@ -109,6 +110,7 @@ def create_run(
             "dag_run_id": data.job_id,
             "user": caller.name,
             "triggered_from": "airflow",
+            **warned,
         }
         session.commit()
         return run_out(run)
@@ -124,7 +126,12 @@ def create_run(
         log.error("mlbench: %s", exc)
         raise HTTPException(status_code=503, detail=str(exc)) from None
     run.job_id = dag_run_id
-    run.job_metadata = {"dag_id": settings.dag_id, "dag_run_id": dag_run_id, "user": caller.name}
+    run.job_metadata = {
+        "dag_id": settings.dag_id,
+        "dag_run_id": dag_run_id,
+        "user": caller.name,
+        **warned,
+    }
     session.commit()
     return run_out(run)
 

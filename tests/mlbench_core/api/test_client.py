@@ -49,12 +49,12 @@ def test_a_url_without_scheme_is_refused():
 
 def test_run_lifecycle_round_trips(client, live_server):
     created = client.create_run(
-        "run-a", 2, benchmark="1a", num_cpus=2.5, max_bandwidth=100.0, light_target=True
+        "run-a", 2, benchmark="1a", num_cpus=0.5, max_bandwidth=100.0, light_target=True
     )
     assert created["state"] == "INITIALIZED"
     assert (created["name"], created["num_workers"], created["benchmark"]) == ("run-a", 2, "1a")
     assert (created["num_cpus"], created["max_bandwidth"], created["light_target"]) == (
-        2.5,
+        0.5,
         100.0,
         True,
     )

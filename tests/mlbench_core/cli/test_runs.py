@@ -52,22 +52,67 @@ def test_benchmarks_as_json(mlbench):
 
 def test_run_creates_the_run_and_prints_it(mlbench, client):
     result = mlbench(
-        "run", "my-run", "--benchmark", "2a", "--workers", "3", "--cpus", "1.5",
+        "run", "my-run", "--benchmark", "2a", "--workers", "2", "--cpus", "0.5",
         "--bandwidth", "100", "--light",
     )  # fmt: skip
     assert result.code == 0, result.err
     assert "created run my-run" in result.out
-    for expected in ("INITIALIZED", "2a", "1.5", "100 Mbit/s", "light", "mlbench status my-run"):
+    for expected in ("INITIALIZED", "2a", "0.5", "100 Mbit/s", "light", "mlbench status my-run"):
         assert expected in result.out
+    assert "not applied yet" in result.out  # the limits hold once the workers start
     [run] = client.get_runs()
-    assert (run["name"], run["benchmark"], run["num_workers"]) == ("my-run", "2a", 3)
-    assert (run["num_cpus"], run["max_bandwidth"], run["light_target"]) == (1.5, 100.0, True)
+    assert (run["name"], run["benchmark"], run["num_workers"]) == ("my-run", "2a", 2)
+    assert (run["num_cpus"], run["max_bandwidth"], run["light_target"]) == (0.5, 100.0, True)
     assert run["job_id"] and run["job_id"] in result.out
+
+
+def test_a_run_asking_for_more_cpus_than_the_machine_gives_is_refused(mlbench, cli_env, client):
+    cli_env.setenv("MLBENCH_CPU_CAPACITY", "2")
+    result = mlbench("run", "big", "--benchmark", "digits", "--workers", "3")
+    assert result.code == 2
+    assert result.err == (
+        "mlbench: error: num_cpus: num_workers x num_cpus = 3 x 1 = 3 CPUs, more than the 2 "
+        "this machine gives to runs (MLBENCH_CPU_CAPACITY): ask for fewer, or set oversubscribe "
+        "to run with less than asked\n"
+    )
+    assert client.get_runs() == []
+
+
+def test_an_oversubscribed_run_says_so(mlbench, cli_env, client):
+    cli_env.setenv("MLBENCH_CPU_CAPACITY", "2")
+    result = mlbench("run", "big", "--benchmark", "digits", "--workers", "3", "--oversubscribe")
+    assert result.code == 0, result.err
+    assert "warning" in result.out and "oversubscribed: 3 workers x 1 CPUs = 3 CPUs" in result.out
+    status = mlbench("status", "big")
+    assert "oversubscribed: 3 workers x 1 CPUs" in status.out
+
+
+def test_status_shows_what_held(mlbench, client):
+    run = client.create_run("held", 2, benchmark="0a", num_cpus=0.5, max_bandwidth=10)
+    client.update_run(run["id"], state="STARTED", job_metadata={"waiting": None, "limits": {
+        "backend": "local",
+        "cpu": {"requested": 0.5, "status": "enforced", "by": "CFS quota 50000 us per 100000 us"},
+        "bandwidth": {"requested": 10, "status": "enforced", "by": "tc tbf rate 10 Mbit/s"},
+        "network": "a network namespace per rank",
+    }})  # fmt: skip
+    shown = mlbench("status", "held").out
+    assert "0.5 CPU per worker: enforced (CFS quota 50000 us per 100000 us)" in shown
+    assert "10 Mbit/s per worker: enforced (tc tbf rate 10 Mbit/s)" in shown
+    listed = mlbench("status").out
+    assert "0.5 CPU enforced, 10 Mbit/s enforced" in listed
+
+
+def test_status_says_why_a_run_waits(mlbench, client):
+    run = client.create_run("queued", 2, benchmark="digits")
+    reason = "waiting for 2 CPUs: 0 of the machine's 2 are free; held by 'other' (2)"
+    client.update_run(run["id"], job_metadata={"waiting": {"reason": reason}})
+    row = next(line for line in mlbench("status", "queued").out.splitlines() if "waiting" in line)
+    assert [cell.strip() for cell in row.strip("│ ").split("│")] == ["waiting", reason]
 
 
 def test_status_lists_the_runs_newest_first(mlbench, client):
     client.create_run("first", 2, benchmark="1a")
-    second = client.create_run("second", 4, benchmark="3a")
+    second = client.create_run("second", 2, benchmark="3a")
     client.update_run(second["id"], state="STARTED")
     result = mlbench("status")
     assert result.code == 0, result.err

@@ -9,8 +9,10 @@ from fastapi.testclient import TestClient
 
 
 @pytest.fixture
-def api(airflow_app, admin_token, store) -> Iterator[TestClient]:  # noqa: ANN001
-    """A client of the mlbench API as the Airflow admin, on a clean store."""
+def api(airflow_app, admin_token, store, settings_env) -> Iterator[TestClient]:  # noqa: ANN001
+    """A client of the mlbench API as the Airflow admin, on a clean store, on a machine that
+    gives runs 64 CPUs (the tests of admission set their own)."""
+    settings_env.setenv("MLBENCH_CPU_CAPACITY", "64")
     with TestClient(
         airflow_app,
         base_url="http://testserver/mlbench",

@@ -20,6 +20,7 @@ ROUTES = [
     ("PATCH", "/api/runs/{run_id}"),
     ("DELETE", "/api/runs/{run_id}"),
     ("POST", "/api/runs/{run_id}/token"),
+    ("POST", "/api/runs/{run_id}/admit"),
     ("POST", "/api/runs/{run_id}/stop"),
     ("PUT", "/api/runs/{run_id}/result"),
     ("PUT", "/api/runs/{run_id}/record"),
