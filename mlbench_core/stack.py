@@ -28,6 +28,7 @@ from typing import IO, Any
 import psutil
 import requests
 
+from mlbench_core.launch.sandbox import sweep
 from mlbench_core.settings import Settings, get_settings
 from mlbench_core.stack_env import (
     ADMIN_USER,
@@ -254,6 +255,7 @@ class Stack:
             return {**state, "reused": True}
         if state or self.paths.state.exists():
             self.down()  # a partial stack: stop what is left and start afresh
+        sweep(self.settings)  # sandboxes of runs killed with an earlier stack
         self._check_port()
         self.paths.logs.mkdir(parents=True, exist_ok=True)
         credentials = ensure_credentials(self.paths)
@@ -437,6 +439,7 @@ class Stack:
             with contextlib.suppress(Exception):
                 child.wait(timeout=1)
         self._children.clear()
+        sweep(self.settings)  # the sandboxes of runs whose tasks were just killed
         self.paths.state.unlink(missing_ok=True)
         return sorted(running)
 

@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mlbench_core.cli.common import EXIT_OK, CliError, console
+from mlbench_core.launch.facilities import detect
 from mlbench_core.settings import Settings
 from mlbench_core.stack import PortInUse, Stack, StackError
 from mlbench_core.stack_env import ADMIN_USER, load_credentials
@@ -59,6 +60,8 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
     table.add_row("log in", f"user {ADMIN_USER}, password {password}")
     table.add_row("credentials", str(stack.paths.credentials))
     table.add_row("logs", str(stack.paths.logs))
+    for line in detect(settings).lines():
+        table.add_row("limits", line)
     out.print(f"[green]the mlbench stack {how}[/]")
     out.print(table)
     out.print("stop it with: mlbench down")

@@ -135,3 +135,30 @@ def test_service_is_headless_and_selects_the_runs_workers():
     service = k8s.service_manifest(RUNS[0], Settings())
     assert service["spec"]["clusterIP"] == "None"
     assert service["spec"]["selector"] == {"app": "mlbench", "component": "worker", "run": "1"}
+
+
+def test_pods_count_their_own_interface_and_know_their_cap():
+    capped = RUNS[1]
+    env = {
+        e["name"]: e.get("value")
+        for e in render(capped, Settings())[0]["spec"]["containers"][0]["env"]
+    }
+    assert env["MLBENCH_NETWORK_INTERFACE"] == "eth0"
+    assert env["MLBENCH_MAX_BANDWIDTH"] == "250.5"
+    assert "MLBENCH_MAX_BANDWIDTH" not in {
+        e["name"] for e in render(RUNS[0], Settings())[0]["spec"]["containers"][0]["env"]
+    }
+
+
+def test_the_record_says_the_cap_is_requested_not_verified():
+    limits = k8s.limits(RUNS[1])
+    assert limits.backend == "kubernetes"
+    assert limits.cpu.status == "enforced" and limits.cpu.by == (
+        "Kubernetes CPU limit 500m per pod (the kubelet's CFS quota)"
+    )
+    assert limits.bandwidth.status == "requested"
+    assert "kubernetes.io/ingress-bandwidth and egress-bandwidth 251M" in limits.bandwidth.by
+    assert "enforced only if the CNI bandwidth plugin is chained; not verified" in (
+        limits.bandwidth.by
+    )
+    assert k8s.limits(RUNS[0]).bandwidth.status == "none"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -13,7 +14,9 @@ import pytest
 from sqlalchemy import select
 
 from mlbench_core.api import ApiClient, MetricsWriter
-from mlbench_core.worker.sampler import ResourceSampler
+from mlbench_core.launch.cgroups import CpuQuota
+from mlbench_core.launch.facilities import detect
+from mlbench_core.worker.sampler import ResourceSampler, network_reader, throttling_reader
 
 SERIES = (
     "container_cpu_usage_seconds_total",
@@ -83,7 +86,7 @@ def test_series_arrive_and_the_cpu_counter_never_decreases(worker_writer, live_s
     flags = {name: cumulative for name, cumulative, _ in rows}
     assert flags == {SERIES[0]: True, SERIES[1]: False, SERIES[2]: True, SERIES[3]: True}
     notes = {name: meta for name, _, meta in rows}
-    assert "whole machine on a local run" in notes[SERIES[2]]
+    assert "the whole machine, shared by all ranks" in notes[SERIES[2]]
     assert "children" in notes[SERIES[0]]
 
 
@@ -103,3 +106,39 @@ def test_interval_must_be_positive():
             ResourceSampler(writer, "sampled-0", interval=0)
     finally:
         writer.close(1)
+
+
+def test_the_network_series_of_an_interface_are_that_interfaces():
+    read, note = network_reader("lo")
+    received, sent = read()
+    counters = psutil.net_io_counters(pernic=True)["lo"]
+    assert counters.bytes_recv >= received and counters.bytes_sent >= sent
+    assert json.loads(note) == {
+        "interface": "lo",
+        "scope": "interface lo of this rank's network namespace: its own link",
+        "source": "psutil.net_io_counters",
+    }
+    _, missing = network_reader("eth-nowhere")
+    assert "interface eth-nowhere was not found" in json.loads(missing)["scope"]
+    _, shared = network_reader(None)
+    assert "every interface of the network namespace" in json.loads(shared)["scope"]
+
+
+def test_throttling_is_read_from_the_ranks_cgroup(tmp_path):
+    from tests.mlbench_core.launch.test_facilities import require_facilities
+
+    assert throttling_reader(None) is None and throttling_reader(tmp_path) is None
+    require_facilities()
+    quota = CpuQuota(detect().cpu, "test-throttled", 0.05)
+    quota.create()
+    try:
+        burner = subprocess.Popen(
+            [sys.executable, "-c", "while True: pass"],
+            preexec_fn=quota.join,  # noqa: PLW1509
+        )
+        time.sleep(1.0)
+        periods, seconds = throttling_reader(quota.path)()
+        assert periods > 0 and seconds > 0  # 5 % of a CPU: throttled in most periods
+    finally:
+        quota.remove()
+    burner.wait(10)

@@ -1,0 +1,238 @@
+"""How well the local backend's bandwidth caps hold (a benchmark, not a test).
+
+Usage: ``.venv/bin/python -m bench.bandwidth [--reps 3] [--caps 1,10,100,1000] [--ranks 2,4]
+[--digits-reps 3] [--no-write]``; writes ``docs/benchmarks/bandwidth.md`` (and ``.json``) and
+prints it. Needs root (network namespaces, tc, cgroups), as the local backend does.
+
+1. Achieved / cap. For each cap and world size, ``--reps`` runs of benchmark ``0a`` (float32
+   all-reduce, one size per decade up to the largest, 1 warm-up and 5 timed calls each, the
+   median taken) through the real local launcher: every rank in its sandbox, the cap on each
+   rank's link both ways, ``num_cpus`` = 2 / ranks (the machine's two cores shared). Achieved
+   = the bus bandwidth at the largest size (``busbw = algbw x 2(n-1)/n``: what each rank's
+   link carries in a ring all-reduce), over the cap. The largest size is chosen so that one
+   call takes ~2 s at the cap: ``cap x 2 s x n / (2 (n-1))`` bytes. Baseline, same runs: the
+   same sizes without a cap (how far above the caps the links go).
+2. Time to target of ``digits`` (2 ranks, 1 CPU each) at 1 Gbit/s and at 10 Mbit/s,
+   alternating, ``--digits-reps`` runs each: the run's ``time_to_target_s`` and the ratio.
+
+The runs are made against an embedded stack (``Stack(settings).up()``, MLBENCH_HOME in a
+temporary folder, a free port) as its admin, with a ``job_id`` so that no DAG run starts: the
+launcher runs here, as the ``deploy`` task would, and the results are read from the API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import socket
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
+TARGET = (0.85, 1.05)
+CALL_S = 2.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def largest_elements(cap_mbit: float, ranks: int) -> int:
+    """float32 elements whose all-reduce takes ~CALL_S seconds at the cap."""
+    per_rank_bytes = cap_mbit * 1e6 / 8 * CALL_S
+    return max(1000, round(per_rank_bytes * ranks / (2 * (ranks - 1)) / 4))
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+class Bench:
+    def __init__(self, stack) -> None:
+        from mlbench_core.cli.common import connect
+
+        self.stack = stack
+        self.client = connect(stack.settings)
+        self.api_url = self.client.base_url.removesuffix("/api")
+        self.count = 0
+
+    def run(self, benchmark: str, ranks: int, cap: float | None, **extra: Any) -> dict:
+        """One run through the local launcher; the run as the API has it afterwards."""
+        from mlbench_core.api import ApiClient
+        from mlbench_core.launch.local import LocalLauncher
+
+        self.count += 1
+        name = f"bw-{self.count}-{benchmark}-{ranks}r-{int(cap) if cap else 'nocap'}"
+        settings = extra.pop("settings", None)
+        run = self.client.create_run(
+            name, ranks, benchmark=benchmark, max_bandwidth=cap, num_cpus=2 / ranks,
+            job_id="bench", **extra,
+        )  # fmt: skip
+        if settings:
+            run = {**run, "settings": settings}
+        token = self.client.issue_worker_token(run["id"])
+        launcher = LocalLauncher(
+            run,
+            ApiClient(self.api_url, token=token),
+            worker_token=token,
+            api_url=self.api_url,
+            echo=None,
+            on_limits=lambda limits: self.client.update_run(
+                run["id"], job_metadata={"limits": limits.record()}
+            ),
+        )
+        launcher.launch()
+        return self.client.get_run(run["id"])
+
+    def allreduce(self, ranks: int, cap: float | None, elements: int) -> dict[str, Any]:
+        settings = {"max_elements": elements, "per_decade": 1, "warmup": 1, "repeats": 5,
+                    "dtypes": "float32"}  # fmt: skip
+        run = self.run("0a", ranks, cap, settings=settings)
+        reached = run["result"]["busbw_at_largest"]["float32"]
+        return {"busbw_mbit_s": reached["busbw_mbit_s"], "bytes": reached["bytes"],
+                "of_cap": reached.get("of_cap"),
+                "limits": run["job_metadata"]["limits"]["bandwidth"]["by"]}  # fmt: skip
+
+
+def measure(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
+    caps = [float(c) for c in args.caps.split(",")]
+    world_sizes = [int(r) for r in args.ranks.split(",")]
+    rows = []
+    for ranks in world_sizes:
+        for cap in caps:
+            elements = largest_elements(cap, ranks)
+            capped, free = [], []
+            for rep in range(args.reps):
+                for kind in ("capped", "free") if rep % 2 == 0 else ("free", "capped"):
+                    result = bench.allreduce(ranks, cap if kind == "capped" else None, elements)
+                    (capped if kind == "capped" else free).append(result)
+                    shown = f"{result['busbw_mbit_s']:.1f} Mbit/s"
+                    print(f"{ranks} ranks, cap {cap:g}, {kind} #{rep + 1}: {shown}", flush=True)
+            rows.append(
+                {
+                    "ranks": ranks,
+                    "cap_mbit_s": cap,
+                    "largest_bytes": elements * 4,
+                    "achieved_mbit_s": stats([r["busbw_mbit_s"] for r in capped]),
+                    "of_cap": stats([r["of_cap"] for r in capped]),
+                    "uncapped_mbit_s": stats([r["busbw_mbit_s"] for r in free]),
+                    "shaping": capped[0]["limits"],
+                }
+            )
+    digits: dict[str, list[float]] = {"1000": [], "10": []}
+    for rep in range(args.digits_reps):
+        for cap in ("1000", "10") if rep % 2 == 0 else ("10", "1000"):
+            run = bench.run("digits", 2, float(cap))
+            digits[cap].append(run["result"]["time_to_target_s"])
+            print(f"digits at {cap} Mbit/s #{rep + 1}: {digits[cap][-1]:.2f} s", flush=True)
+    ratios = [slow / fast for slow, fast in zip(digits["10"], digits["1000"], strict=True)]
+    return {
+        "allreduce": rows,
+        "digits": {
+            "time_to_target_s": {cap: stats(values) for cap, values in digits.items()},
+            "ratio_10_over_1000": stats(ratios),
+        },
+    }
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": psutil.cpu_count(),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "load_average": [round(x, 2) for x in psutil.getloadavg()],
+    }
+
+
+def report(results: dict[str, Any], args: argparse.Namespace) -> str:
+    low, high = TARGET
+    lines = [
+        "# Bandwidth caps on the local backend",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d} with `python -m bench.bandwidth --reps "
+        f"{args.reps} --caps {args.caps} --ranks {args.ranks} --digits-reps {args.digits_reps}` "
+        f"on this machine ({results['machine']['cpus']} CPUs, kernel "
+        f"{results['machine']['kernel']}; load average before: "
+        f"{results['machine']['load_average']}). Method: see the docstring of "
+        "`bench/bandwidth.py`.",
+        "",
+        f"Target: achieved / cap between {low} and {high} for every cap up to 1000 Mbit/s.",
+        "",
+        "## 0a: bus bandwidth at the largest size against the cap",
+        "",
+        "| ranks | cap (Mbit/s) | largest all-reduce | achieved (Mbit/s), median [min, max] | "
+        "achieved / cap, median [min, max] | uncapped (Mbit/s), median | met |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in results["allreduce"]:
+        achieved, ratio, free = row["achieved_mbit_s"], row["of_cap"], row["uncapped_mbit_s"]
+        met = "yes" if low <= ratio["median"] <= high else "**no**"
+        lines.append(
+            f"| {row['ranks']} | {row['cap_mbit_s']:g} | {row['largest_bytes'] / 1e6:.2f} MB | "
+            f"{achieved['median']:.2f} [{achieved['min']:.2f}, {achieved['max']:.2f}] | "
+            f"{ratio['median']:.3f} [{ratio['min']:.3f}, {ratio['max']:.3f}] | "
+            f"{free['median']:.0f} | {met} |"
+        )
+    digits = results["digits"]
+    fast, slow = digits["time_to_target_s"]["1000"], digits["time_to_target_s"]["10"]
+    ratio = digits["ratio_10_over_1000"]
+    lines += [
+        "",
+        f"Shaping: {results['allreduce'][0]['shaping']}.",
+        "",
+        "## digits: time to target at 1 Gbit/s and at 10 Mbit/s (2 ranks)",
+        "",
+        "| cap | time to target (s), median [min, max] |",
+        "|---|---|",
+        f"| 1000 Mbit/s | {fast['median']:.2f} [{fast['min']:.2f}, {fast['max']:.2f}] |",
+        f"| 10 Mbit/s | {slow['median']:.2f} [{slow['min']:.2f}, {slow['max']:.2f}] |",
+        "",
+        f"10 Mbit/s over 1 Gbit/s: {ratio['median']:.2f}x (paired, median; min "
+        f"{ratio['min']:.2f}x, max {ratio['max']:.2f}x).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--caps", default="1,10,100,1000")
+    parser.add_argument("--ranks", default="2,4")
+    parser.add_argument("--digits-reps", type=int, default=3)
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+
+    from mlbench_core.settings import Settings
+    from mlbench_core.stack import Stack
+
+    with tempfile.TemporaryDirectory(prefix="mlbench-bandwidth-") as workdir:
+        stack = Stack(Settings(home=Path(workdir) / "stack", port=free_port()))
+        began = time.monotonic()
+        before = machine()
+        stack.up(timeout=300)
+        try:
+            bench = Bench(stack)
+            results = {"machine": before, **measure(args, bench)}
+        finally:
+            stack.down()
+    results["seconds"] = time.monotonic() - began
+    text = report(results, args)
+    print(text)
+    if not args.no_write:
+        DOCS.mkdir(parents=True, exist_ok=True)
+        (DOCS / "bandwidth.md").write_text(text)
+        (DOCS / "bandwidth.json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
