@@ -1,5 +1,6 @@
 """Runs through the real scheduler of the embedded stack (``mlbench up``): one to its target
-through the CLI, one stopped and one deleted while their workers train."""
+through the CLI, one stopped and one deleted while their workers train, one waiting for the
+CPUs another holds; none leaves a sandbox behind."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from mlbench_core.api import ApiClient, NotFound
 from mlbench_core.settings import Settings
 from mlbench_core.stack import Stack
 from tests.support.environment import VENV_BIN
+from tests.support.sandboxes import footprint
 from tests.support.server import free_port
 from tests.support.waiting import wait_for
 
@@ -117,6 +119,36 @@ def test_stopping_a_run_stops_its_workers_and_cancels_it(stack, client):
     assert dag_run_state(stack, client, run["job_id"]) == "failed"
     time.sleep(3)  # the finalize task, if it runs, must leave a cancelled run as it is
     assert client.get_run(run["id"])["state"] == "CANCELLED"
+    wait_for(lambda: not sandboxes(), 30, "its sandboxes removed")
+
+
+def sandboxes() -> set[str]:
+    return {item for item in footprint() if item.startswith(("netns mlb-", "cgroup ", "record"))}
+
+
+def test_a_run_waits_for_the_cpus_another_run_holds(stack, client):
+    first = started_run(client, "holds-cpus")  # 2 workers x 1 CPU: this machine's 2
+    assert len(client.get_pods(run_id=first["id"])) == 2
+    second = client.create_run("waits", 2, benchmark="digits")
+    waiting = wait_for(
+        lambda: (client.get_run(second["id"])["job_metadata"].get("waiting") or {}).get("reason"),
+        60,
+        "the second run to say why it waits",
+    )
+    assert waiting == (
+        "waiting for 2 CPUs: 0 of the machine's 2 are free; held by 'holds-cpus' (2)"
+    )
+    time.sleep(3)  # it keeps waiting: no worker of it starts beside the first run's
+    assert client.get_run(second["id"])["state"] == "INITIALIZED"
+    assert workers_of(second["id"]) == []
+    client.stop_run(first["id"])
+    wait_for(lambda: len(workers_of(second["id"])) == 2, 120, "the second run's workers")
+    assert not workers_of(first["id"])
+    started = client.get_run(second["id"])
+    assert started["state"] == "STARTED" and "waiting" not in started["job_metadata"]
+    assert started["job_metadata"]["limits"]["cpu"]["status"] == "enforced"
+    client.stop_run(second["id"])
+    wait_for(lambda: not workers_of(second["id"]) and not sandboxes(), 60, "all gone")
 
 
 def test_deleting_a_running_run_stops_it_and_removes_it(stack, client):
@@ -127,3 +159,4 @@ def test_deleting_a_running_run_stops_it_and_removes_it(stack, client):
     wait_for(lambda: not workers_of(run["id"]), 60, "the workers to exit")
     assert dag_run_state(stack, client, run["job_id"]) == "failed"
     assert client.get_pods(run_id=run["id"]) == []
+    wait_for(lambda: not sandboxes(), 30, "its sandboxes removed")
