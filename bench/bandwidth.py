@@ -1,18 +1,21 @@
 """How well the local backend's bandwidth caps hold (a benchmark, not a test).
 
 Usage: ``.venv/bin/python -m bench.bandwidth [--reps 3] [--caps 1,10,100,1000] [--ranks 2,4]
-[--digits-reps 3] [--no-write]``; writes ``docs/benchmarks/bandwidth.md`` (and ``.json``) and
-prints it. Needs root (network namespaces, tc, cgroups), as the local backend does.
+[--cpus 0.5] [--digits-reps 3] [--no-write]``; writes ``docs/benchmarks/bandwidth.md`` (and
+``.json``) and prints it. Needs root (network namespaces, tc, cgroups), as the local backend
+does.
 
-1. Achieved / cap. For each cap and world size, ``--reps`` runs of benchmark ``0a`` (float32
-   all-reduce, one size per decade up to the largest, 1 warm-up and 5 timed calls each, the
-   median taken) through the real local launcher: every rank in its sandbox, the cap on each
-   rank's link both ways, ``num_cpus`` = 2 / ranks (the machine's two cores shared). Achieved
+1. Achieved / cap. For each world size, CPUs per rank (``--cpus``; combinations asking for
+   more CPUs than the machine has are skipped) and cap, ``--reps`` runs of benchmark ``0a``
+   (float32 all-reduce, one size per decade up to the largest, 1 warm-up and 5 timed calls
+   each, the median taken) through the real local launcher: every rank in its sandbox, the
+   cap on each rank's link both ways, its CPU quota. Achieved
    = the bus bandwidth at the largest size (``busbw = algbw x 2(n-1)/n``: what each rank's
    link carries in a ring all-reduce), over the cap. The largest size is chosen so that one
    call takes ~2 s at the cap: ``cap x 2 s x n / (2 (n-1))`` bytes. Baseline, same runs: the
    same sizes without a cap (how far above the caps the links go).
-2. Time to target of ``digits`` (2 ranks, 1 CPU each) at 1 Gbit/s and at 10 Mbit/s,
+2. Time to target of ``digits`` (2 ranks, the first of ``--cpus`` each) at 1 Gbit/s and at
+   10 Mbit/s,
    alternating, ``--digits-reps`` runs each: the run's ``time_to_target_s`` and the ratio.
 
 The runs are made against an embedded stack (``Stack(settings).up()``, MLBENCH_HOME in a
@@ -65,7 +68,7 @@ class Bench:
         self.api_url = self.client.base_url.removesuffix("/api")
         self.count = 0
 
-    def run(self, benchmark: str, ranks: int, cap: float | None, **extra: Any) -> dict:
+    def run(self, benchmark: str, ranks: int, cpus: float, cap: float | None, **extra: Any) -> dict:
         """One run through the local launcher; the run as the API has it afterwards."""
         from mlbench_core.api import ApiClient
         from mlbench_core.launch.local import LocalLauncher
@@ -74,7 +77,7 @@ class Bench:
         name = f"bw-{self.count}-{benchmark}-{ranks}r-{int(cap) if cap else 'nocap'}"
         settings = extra.pop("settings", None)
         run = self.client.create_run(
-            name, ranks, benchmark=benchmark, max_bandwidth=cap, num_cpus=2 / ranks,
+            name, ranks, benchmark=benchmark, max_bandwidth=cap, num_cpus=cpus,
             job_id="bench", **extra,
         )  # fmt: skip
         if settings:
@@ -93,10 +96,12 @@ class Bench:
         launcher.launch()
         return self.client.get_run(run["id"])
 
-    def allreduce(self, ranks: int, cap: float | None, elements: int) -> dict[str, Any]:
+    def allreduce(
+        self, ranks: int, cpus: float, cap: float | None, elements: int
+    ) -> dict[str, Any]:
         settings = {"max_elements": elements, "per_decade": 1, "warmup": 1, "repeats": 5,
                     "dtypes": "float32"}  # fmt: skip
-        run = self.run("0a", ranks, cap, settings=settings)
+        run = self.run("0a", ranks, cpus, cap, settings=settings)
         reached = run["result"]["busbw_at_largest"]["float32"]
         return {"busbw_mbit_s": reached["busbw_mbit_s"], "bytes": reached["bytes"],
                 "of_cap": reached.get("of_cap"),
@@ -106,41 +111,56 @@ class Bench:
 def measure(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
     caps = [float(c) for c in args.caps.split(",")]
     world_sizes = [int(r) for r in args.ranks.split(",")]
+    cpu_counts = [float(c) for c in args.cpus.split(",")]
+    machine_cpus = psutil.cpu_count() or 1
     rows = []
     for ranks in world_sizes:
-        for cap in caps:
-            elements = largest_elements(cap, ranks)
-            capped, free = [], []
-            for rep in range(args.reps):
-                for kind in ("capped", "free") if rep % 2 == 0 else ("free", "capped"):
-                    result = bench.allreduce(ranks, cap if kind == "capped" else None, elements)
-                    (capped if kind == "capped" else free).append(result)
-                    shown = f"{result['busbw_mbit_s']:.1f} Mbit/s"
-                    print(f"{ranks} ranks, cap {cap:g}, {kind} #{rep + 1}: {shown}", flush=True)
-            rows.append(
-                {
-                    "ranks": ranks,
-                    "cap_mbit_s": cap,
-                    "largest_bytes": elements * 4,
-                    "achieved_mbit_s": stats([r["busbw_mbit_s"] for r in capped]),
-                    "of_cap": stats([r["of_cap"] for r in capped]),
-                    "uncapped_mbit_s": stats([r["busbw_mbit_s"] for r in free]),
-                    "shaping": capped[0]["limits"],
-                }
-            )
+        for cpus in cpu_counts:
+            if ranks * cpus > machine_cpus:
+                print(f"{ranks} ranks x {cpus:g} CPUs: more than {machine_cpus}, skipped")
+                continue
+            for cap in caps:
+                rows.append(measure_cap(args, bench, ranks, cpus, cap))
+    first = cpu_counts[0]
     digits: dict[str, list[float]] = {"1000": [], "10": []}
     for rep in range(args.digits_reps):
         for cap in ("1000", "10") if rep % 2 == 0 else ("10", "1000"):
-            run = bench.run("digits", 2, float(cap))
+            run = bench.run("digits", 2, first, float(cap))
             digits[cap].append(run["result"]["time_to_target_s"])
             print(f"digits at {cap} Mbit/s #{rep + 1}: {digits[cap][-1]:.2f} s", flush=True)
     ratios = [slow / fast for slow, fast in zip(digits["10"], digits["1000"], strict=True)]
     return {
         "allreduce": rows,
         "digits": {
+            "cpus": first,
             "time_to_target_s": {cap: stats(values) for cap, values in digits.items()},
             "ratio_10_over_1000": stats(ratios),
         },
+    }
+
+
+def measure_cap(
+    args: argparse.Namespace, bench: Bench, ranks: int, cpus: float, cap: float
+) -> dict[str, Any]:
+    """``--reps`` capped and uncapped runs of 0a, alternating."""
+    elements = largest_elements(cap, ranks)
+    capped, free = [], []
+    for rep in range(args.reps):
+        for kind in ("capped", "free") if rep % 2 == 0 else ("free", "capped"):
+            result = bench.allreduce(ranks, cpus, cap if kind == "capped" else None, elements)
+            (capped if kind == "capped" else free).append(result)
+            shown = f"{result['busbw_mbit_s']:.1f} Mbit/s"
+            print(f"{ranks} ranks x {cpus:g} CPUs, cap {cap:g}, {kind} #{rep + 1}: {shown}",
+                  flush=True)  # fmt: skip
+    return {
+        "ranks": ranks,
+        "cpus": cpus,
+        "cap_mbit_s": cap,
+        "largest_bytes": elements * 4,
+        "achieved_mbit_s": stats([r["busbw_mbit_s"] for r in capped]),
+        "of_cap": stats([r["of_cap"] for r in capped]),
+        "uncapped_mbit_s": stats([r["busbw_mbit_s"] for r in free]),
+        "shaping": capped[0]["limits"],
     }
 
 
@@ -159,7 +179,8 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         "# Bandwidth caps on the local backend",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d} with `python -m bench.bandwidth --reps "
-        f"{args.reps} --caps {args.caps} --ranks {args.ranks} --digits-reps {args.digits_reps}` "
+        f"{args.reps} --caps {args.caps} --ranks {args.ranks} --cpus {args.cpus} --digits-reps "
+        f"{args.digits_reps}` "
         f"on this machine ({results['machine']['cpus']} CPUs, kernel "
         f"{results['machine']['kernel']}; load average before: "
         f"{results['machine']['load_average']}). Method: see the docstring of "
@@ -169,15 +190,17 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         "",
         "## 0a: bus bandwidth at the largest size against the cap",
         "",
-        "| ranks | cap (Mbit/s) | largest all-reduce | achieved (Mbit/s), median [min, max] | "
-        "achieved / cap, median [min, max] | uncapped (Mbit/s), median | met |",
-        "|---|---|---|---|---|---|---|",
+        "| ranks | CPUs per rank | cap (Mbit/s) | largest all-reduce | achieved (Mbit/s), "
+        "median [min, max] | achieved / cap, median [min, max] | uncapped (Mbit/s), median | "
+        "met |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in results["allreduce"]:
         achieved, ratio, free = row["achieved_mbit_s"], row["of_cap"], row["uncapped_mbit_s"]
         met = "yes" if low <= ratio["median"] <= high else "**no**"
         lines.append(
-            f"| {row['ranks']} | {row['cap_mbit_s']:g} | {row['largest_bytes'] / 1e6:.2f} MB | "
+            f"| {row['ranks']} | {row['cpus']:g} | {row['cap_mbit_s']:g} | "
+            f"{row['largest_bytes'] / 1e6:.2f} MB | "
             f"{achieved['median']:.2f} [{achieved['min']:.2f}, {achieved['max']:.2f}] | "
             f"{ratio['median']:.3f} [{ratio['min']:.3f}, {ratio['max']:.3f}] | "
             f"{free['median']:.0f} | {met} |"
@@ -189,7 +212,8 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         "",
         f"Shaping: {results['allreduce'][0]['shaping']}.",
         "",
-        "## digits: time to target at 1 Gbit/s and at 10 Mbit/s (2 ranks)",
+        f"## digits: time to target at 1 Gbit/s and at 10 Mbit/s (2 ranks x {digits['cpus']:g} "
+        "CPUs)",
         "",
         "| cap | time to target (s), median [min, max] |",
         "|---|---|",
@@ -208,6 +232,7 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--caps", default="1,10,100,1000")
     parser.add_argument("--ranks", default="2,4")
+    parser.add_argument("--cpus", default="0.5", help="CPUs per rank, comma-separated")
     parser.add_argument("--digits-reps", type=int, default=3)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()

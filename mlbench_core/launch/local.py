@@ -21,7 +21,6 @@ from typing import Any
 
 from mlbench_core.api.client import ApiClient
 from mlbench_core.benchmarks import REGISTRY
-from mlbench_core.datasets import SOURCES, DatasetError, obtain
 from mlbench_core.launch.limits import Limits
 from mlbench_core.launch.logship import LogShipper
 from mlbench_core.launch.sandbox import Sandbox, SandboxError, sweep
@@ -49,6 +48,10 @@ class WorkersFailed(RuntimeError):
 def prefetch(run: dict[str, Any], echo: Callable[[str], None] | None = None) -> None:
     """Get the benchmark's dataset files into the data folder before any rank starts, as an
     init container would: ranks in sandboxes reach nothing but the API."""
+    # Imported here: the datasets import torch, which the DAG's other tasks (and the parsing
+    # of the DAG file) need not load.
+    from mlbench_core.datasets import SOURCES, DatasetError, obtain
+
     spec = REGISTRY.get(run.get("benchmark") or "")
     if spec is None or run.get("synthetic"):
         return

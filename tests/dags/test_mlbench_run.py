@@ -23,6 +23,8 @@ def test_local_backend_dag(settings_env):
     assert dag.get_task("deploy").upstream_task_ids == {"prepare"}
     assert dag.get_task("finalize").upstream_task_ids == {"deploy"}
     assert dag.schedule is None  # triggered only (API, form, CLI)
+    prepare = dag.get_task("prepare")
+    assert type(prepare).__name__ == "PrepareRunOperator" and prepare.backend == "local"
 
 
 def test_trigger_form_params(settings_env):
@@ -37,6 +39,7 @@ def test_trigger_form_params(settings_env):
         "max_bandwidth",
         "backend",
         "light_target",
+        "oversubscribe",
     } <= set(params.keys())
     schema = params.get_param("benchmark").schema
     assert "1a" in schema["enum"]

@@ -196,6 +196,8 @@ def test_up_reuse_trigger_down(tmp_path, settings_env, capsys):
         for expected in (f"{root}/", f"{root}/mlbench/api/", f"{root}/mlbench/"):
             assert expected in out
         assert "user admin" in out and credentials.admin_password in out
+        assert "bandwidth caps: enforced (a network namespace per rank, tc on its link)" in out
+        assert "CPU limits: enforced as CFS quotas" in out
         assert main(["status"]) == 0
         assert "on-the-stack" in capsys.readouterr().out
         stopping = time.monotonic()
