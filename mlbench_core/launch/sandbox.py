@@ -130,11 +130,11 @@ class Sandbox:
         :class:`SandboxError`."""
         if self.network is None and self.quotas is None:
             return self
-        self.settings.sandbox_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._state()))
-        tmp.replace(self.state_file)
         try:
+            self.settings.sandbox_dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self._state()))
+            tmp.replace(self.state_file)  # written down before anything is made
             if self.network is not None:
                 self.network.create()
                 self.relay = ApiRelay(self.api_url)
