@@ -18,10 +18,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from fastapi import HTTPException
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
+from mlbench_api.deps import conflict
 from mlbench_api.store import Run
 from mlbench_api.store.models import utcnow
 from mlbench_core.api.schemas import RunCreate, RunState, utc
@@ -140,15 +140,8 @@ def admit(session: Session, run: Run, settings: Settings) -> str | None:
     state = RunState(run.state)
     if state.terminal:
         session.rollback()
-        raise HTTPException(
-            status_code=409,
-            detail=[
-                {
-                    "loc": ["path", "run_id"],
-                    "msg": f"run {run.id} is {state}: it cannot start",
-                    "type": "invalid_transition",
-                }
-            ],
+        raise conflict(
+            ["path", "run_id"], f"run {run.id} is {state}: it cannot start", "invalid_transition"
         )
     reason = None
     if state is RunState.INITIALIZED and settings.backend is Backend.LOCAL:

@@ -36,3 +36,8 @@ def pod_or_404(session: Session, name: str) -> Pod:
     if pod is None:
         raise HTTPException(status_code=404, detail=f"pod {name!r} not found")
     return pod
+
+
+def conflict(loc: list[str], message: str, kind: str = "conflict") -> HTTPException:
+    """A 409 in the shape of a validation error: where, what, and its type."""
+    return HTTPException(status_code=409, detail=[{"loc": loc, "msg": message, "type": kind}])

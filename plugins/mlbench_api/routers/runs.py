@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from mlbench_api import admission, dagruns
 from mlbench_api.auth import CallerDep, UserDep, new_worker_token
-from mlbench_api.deps import RunId, SessionDep, run_or_404
+from mlbench_api.deps import RunId, SessionDep, conflict, run_or_404
 from mlbench_api.routing import SlashRouter, body, body_schema
 from mlbench_api.store import Metric, Pod, Run
 from mlbench_api.store.models import utcnow
@@ -137,12 +137,7 @@ def create_run(
 
 
 def _name_taken(name: str) -> HTTPException:
-    return HTTPException(
-        status_code=409,
-        detail=[
-            {"loc": ["body", "name"], "msg": f"a run named {name!r} exists", "type": "conflict"}
-        ],
-    )
+    return conflict(["body", "name"], f"a run named {name!r} exists")
 
 
 @router.patch("/{run_id}", response_model=RunOut, openapi_extra=body_schema(RunUpdate))
@@ -167,15 +162,10 @@ def update_run(
 def _transition(run: Run, state: RunState) -> None:
     current = RunState(run.state)
     if state not in TRANSITIONS.get(current, set()):
-        raise HTTPException(
-            status_code=409,
-            detail=[
-                {
-                    "loc": ["body", "state"],
-                    "msg": f"run {run.id} is {current}: cannot become {state}",
-                    "type": "invalid_transition",
-                }
-            ],
+        raise conflict(
+            ["body", "state"],
+            f"run {run.id} is {current}: cannot become {state}",
+            "invalid_transition",
         )
     run.state = state
     now = utcnow()

@@ -13,7 +13,6 @@ from datetime import datetime
 import psutil
 import pytest
 
-from mlbench_core.api import ApiClient
 from mlbench_core.launch.sandbox import sweep
 from tests.mlbench_core.launch.test_facilities import require_facilities
 from tests.mlbench_core.launch.test_local import launcher_for
@@ -30,16 +29,6 @@ def facilities():
 def store_url(tmp_path) -> str:
     """SQLite only: the store is not what these tests are about (the API tests cover both)."""
     return f"sqlite:///{tmp_path / 'mlbench.db'}"
-
-
-@pytest.fixture
-def api_url(live_server, store) -> str:  # noqa: ANN001
-    return f"{live_server}/mlbench"
-
-
-@pytest.fixture
-def admin(api_url, admin_token) -> ApiClient:  # noqa: ANN001
-    return ApiClient(api_url, token=admin_token)
 
 
 def allreduce_settings(largest: int) -> dict:

@@ -15,16 +15,6 @@ from mlbench_core.api import ApiClient
 from mlbench_core.launch.local import LocalLauncher, WorkersFailed
 
 
-@pytest.fixture
-def api_url(live_server, store) -> str:  # noqa: ANN001
-    return f"{live_server}/mlbench"
-
-
-@pytest.fixture
-def admin(api_url, admin_token) -> ApiClient:  # noqa: ANN001
-    return ApiClient(api_url, token=admin_token)
-
-
 def launcher_for(  # noqa: ANN201
     admin: ApiClient,
     api_url: str,
