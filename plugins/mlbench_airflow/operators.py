@@ -1,5 +1,5 @@
-"""Operators that wait without holding a worker slot (deferring on Airflow's own
-``TimeDeltaTrigger`` between looks): ``PrepareRunOperator`` (a run's first task: it starts
+"""Operators that wait without holding a worker slot, deferred once on ``RunWaitTrigger``
+(which asks the API from the triggerer): ``PrepareRunOperator`` (a run's first task: it starts
 when the CPUs it asks for are free) and ``MlbenchRunOperator`` (the nightly's: start one run
 through the API and wait for its end)."""
 
@@ -8,38 +8,36 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 from airflow.sdk import BaseOperator
 
 from mlbench_airflow.connection import api_client
+from mlbench_airflow.triggers import RunWaitTrigger
 from mlbench_core import runflow
-from mlbench_core.nightly.flow import TERMINAL, start
+from mlbench_core.nightly.flow import start
 from mlbench_core.nightly.suite import PlannedRun
 
 __all__ = ["MlbenchRunOperator", "PrepareRunOperator"]
+
+# A deferral shorter than this can lose its task to a late executor report (see triggers).
+MIN_DEFERRAL_S = 15.0
 
 
 class PrepareRunOperator(BaseOperator):
     """The run of this DAG run (found, or created from the trigger form), started when the
     API admits it: while the CPUs it asks for are held by other runs it stays INITIALIZED
-    (the reason in its job metadata) and this task defers, asking again every
-    ``poll_interval`` seconds. Returns the STARTED run with its pods registered."""
+    (the reason in its job metadata) and this task defers until the triggerer sees it
+    admitted (asking every ``poll_interval`` seconds). Returns the STARTED run with its pods
+    registered."""
 
     ui_color = "#eef7ee"
 
-    def __init__(
-        self,
-        *,
-        backend: str,
-        poll_interval: float = 2.0,
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, backend: str, poll_interval: float = 2.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.backend = backend
         self.poll_interval = poll_interval
 
     def execute(self, context: Any, event: Any = None) -> dict[str, Any]:
-        """Also what the task resumes with after each wait."""
+        """Also what the task resumes with, once admitted."""
         with api_client() as client:
             run = runflow.prepare(client, dict(context["params"]), context["dag_run"].run_id)
             run, waiting = runflow.admit(client, run["id"])
@@ -47,16 +45,16 @@ class PrepareRunOperator(BaseOperator):
                 return runflow.start(client, run, self.backend)
         self.log.info("run %s waits: %s", run["name"], waiting)
         self.defer(
-            trigger=TimeDeltaTrigger(timedelta(seconds=self.poll_interval)),
+            trigger=RunWaitTrigger(run["id"], "admitted", self.poll_interval, MIN_DEFERRAL_S),
             method_name="execute",
         )
 
 
 class MlbenchRunOperator(BaseOperator):
-    """Creates the ``planned`` run (which triggers its ``mlbench_run`` DAG run), then looks at
-    its state every ``poll_interval`` seconds, deferred in between; returns the run's name,
-    id and final state. A run that ends FAILED or CANCELLED does not fail this task: the
-    nightly's ``compare`` reports it (and fails)."""
+    """Creates the ``planned`` run (which triggers its ``mlbench_run`` DAG run), then waits,
+    deferred, for its end (the triggerer looks every ``poll_interval`` seconds); returns the
+    run's name, id and final state. A run that ends FAILED or CANCELLED does not fail this
+    task: the nightly's ``compare`` reports it (and fails)."""
 
     template_fields = ("planned",)
     ui_color = "#e8f4fd"
@@ -79,21 +77,13 @@ class MlbenchRunOperator(BaseOperator):
         with api_client() as client:
             run = start(client, planned)
         self.log.info("started run %s (id %s)", run["name"], run["id"])
-        return self._wait(run["id"])
-
-    def _wait(self, run_id: int) -> dict[str, Any]:
         self.defer(
-            trigger=TimeDeltaTrigger(timedelta(seconds=self.poll_interval)),
-            method_name="look",
-            kwargs={"run_id": run_id},
+            trigger=RunWaitTrigger(run["id"], "ended", self.poll_interval, MIN_DEFERRAL_S),
+            method_name="ended",
             timeout=self.run_timeout,
         )
 
-    def look(self, context: Any, event: Any = None, run_id: int = 0) -> dict[str, Any]:
-        """Resumed after each wait: done when the run has ended, else wait again."""
-        with api_client() as client:
-            run = client.get_run(run_id)
-        if run["state"] not in TERMINAL:
-            return self._wait(run_id)
-        self.log.info("run %s ended %s", run["name"], run["state"])
-        return {"name": run["name"], "id": run["id"], "state": run["state"]}
+    def ended(self, context: Any, event: Any = None) -> dict[str, Any]:
+        """Resumed when the run has ended (the event is the run)."""
+        self.log.info("run %s ended %s", event["name"], event["state"])
+        return {"name": event["name"], "id": event["id"], "state": event["state"]}

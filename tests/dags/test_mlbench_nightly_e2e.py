@@ -108,7 +108,8 @@ def test_a_nightly_reports_and_a_slowdown_is_a_regression(home, tmp_path):
         names = [r["name"] for e in report["entries"].values() for r in e["runs"]]
         created = sorted(runs[n]["created_at"] for n in names)
         finished = sorted(runs[n]["finished_at"] for n in names)
-        assert all(f <= c for f, c in zip(finished, created[1:], strict=False))  # one at a time
+        one_at_a_time = all(f <= c for f, c in zip(finished, created[1:], strict=False))
+        assert one_at_a_time, list(zip(created, finished, strict=True))
         written = home / "nightly" / f"{today}.md"
         assert written.is_file() and "digits-2w-light" in written.read_text()
         assert json.loads((home / "nightly" / f"{today}.json").read_text()) == report

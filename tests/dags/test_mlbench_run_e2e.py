@@ -4,11 +4,13 @@ across processes) reporting to the real API served on loopback."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
 from mlbench_core.api import ApiClient
 from tests.support.environment import ADMIN, REPO
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture
@@ -110,3 +112,33 @@ def test_form_without_a_name_fails_with_a_clear_reason(client):
     dag_run = load_dag().test(run_conf={"benchmark": "digits"})
     assert dag_run.state == "failed"
     assert client.get_runs() == []
+
+
+def test_a_run_waits_deferred_for_free_cpus_then_runs(client, settings_env):
+    settings_env.setenv("MLBENCH_CPU_CAPACITY", "2")
+    holder = client.create_run("holder", 2, benchmark="digits", job_id="another-dag-run")
+    assert client.admit_run(holder["id"])["admitted"] is True  # it holds both CPUs
+    run = client.create_run("waiter", 2, benchmark="digits", job_id="its-dag-run")
+    seen: dict = {}
+
+    def release() -> None:
+        seen["reason"] = wait_for(
+            lambda: (client.get_run(run["id"])["job_metadata"].get("waiting") or {}).get("reason"),
+            60,
+            "the run to wait",
+        )
+        seen["state"] = client.get_run(run["id"])["state"]
+        client.update_run(holder["id"], state="FINISHED")
+
+    releaser = threading.Thread(target=release)
+    releaser.start()
+    dag_run = load_dag().test(run_conf={"run_id": run["id"]})  # its trigger runs inline
+    releaser.join(60)
+    assert seen == {
+        "reason": "waiting for 2 CPUs: 0 of the machine's 2 are free; held by 'holder' (2)",
+        "state": "INITIALIZED",
+    }
+    assert dag_run.state == "success"
+    done = client.get_run(run["id"])
+    assert done["state"] == "FINISHED" and done["result"]["reached"] is True
+    assert "waiting" not in done["job_metadata"]
