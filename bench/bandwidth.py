@@ -230,8 +230,10 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         "",
         "Shaping, per cap:",
         "",
-        *sorted({f"- {row['shaping']}" for row in results["allreduce"]},
-                key=lambda line: float(line.split("rate ")[1].split()[0])),  # fmt: skip
+        *sorted(
+            {f"- {row['shaping']}" for row in results["allreduce"]},
+            key=lambda line: float(line.split("rate ")[1].split()[0]),
+        ),  # fmt: skip
         "",
         f"## digits: time to target at 1 Gbit/s and at 10 Mbit/s (2 ranks x {digits['cpus']:g} "
         "CPUs)",

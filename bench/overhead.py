@@ -403,8 +403,10 @@ class Startup:
             "prepare queued": epoch_s(tis["prepare"].get("queued_when")),
             "prepare started": epoch_s(tis["prepare"].get("start_date")),
             "prepare ended": epoch_s(tis["prepare"].get("end_date")),
-            "deploy queued": epoch_s(tis["deploy"].get("queued_when")),
-            "deploy started": epoch_s(tis["deploy"].get("start_date")),
+            "setup queued": epoch_s(tis["workers.setup"].get("queued_when")),
+            "setup ended": epoch_s(tis["workers.setup"].get("end_date")),
+            "ranks queued": epoch_s(tis["workers.ranks"].get("queued_when")),
+            "ranks started": epoch_s(tis["workers.ranks"].get("start_date")),
             "worker processes started": watch.last_started,
             "process group joined": max(joined) if len(joined) >= WORLD_SIZE else None,
             FIRST: first_train_loss(self.client, run["id"]),
@@ -562,7 +564,8 @@ def report(tp: dict[str, Any], su: dict[str, Any], meta: dict[str, Any]) -> str:
         "",
         "- *mlbench run*: `mlbench run NAME --benchmark digits --workers 2` (a new CLI "
         "process: admin login, `POST /runs`, which triggers the `mlbench_run` DAG run; the "
-        "scheduler runs `prepare`, then `deploy`, whose local launcher starts the ranks) "
+        "scheduler runs `prepare`, then the `workers` group: `setup` (the dataset), `ranks`, "
+        "whose local launcher starts the ranks) "
         "against the running embedded stack (`Stack.up()` with MLBENCH_HOME in a temporary "
         f"folder and a free port took {su['stack_up_s']:.0f} s, not counted);",
         "- *torchrun*: `torchrun --nproc-per-node 2 --master-addr 127.0.0.1 --master-port P "
@@ -737,11 +740,13 @@ def explain(runs: dict[str, list[dict[str, float | None]]], diff: float, ok: boo
         f"LocalExecutor starting it {span(m, 'prepare queued', 'prepare started'):.2f} s; "
         f"`prepare` itself (API login, run STARTED, pods Pending) "
         f"{span(m, 'prepare started', 'prepare ended'):.2f} s.",
-        f"- Between the tasks: `deploy` queued {span(m, 'prepare ended', 'deploy queued'):.2f}"
-        f" s after `prepare` ended (the scheduler's next loop), started "
-        f"{span(m, 'deploy queued', 'deploy started'):.2f} s later; its worker processes "
-        f"exist {span(m, 'deploy started', workers):.2f} s after that (the task process "
-        "loading, API login, worker token, launcher).",
+        f"- Between the tasks: `workers.setup` queued "
+        f"{span(m, 'prepare ended', 'setup queued'):.2f} s after `prepare` ended (the "
+        f"scheduler's next loop) and done {span(m, 'setup queued', 'setup ended'):.2f} s "
+        f"later; `workers.ranks` queued {span(m, 'setup ended', 'ranks queued'):.2f} s after "
+        f"that, started {span(m, 'ranks queued', 'ranks started'):.2f} s later; its worker "
+        f"processes exist {span(m, 'ranks started', workers):.2f} s after that (the task "
+        "process loading, API login, worker token, sandboxes, launcher).",
         f"- The ranks: process creation to the joined group {span(m, workers, joined):.2f} s "
         f"with mlbench, {span(t, workers, joined):.2f} s under torchrun (interpreter, imports "
         "of torch and mlbench, rendezvous); joined group to step 10 "
@@ -769,7 +774,7 @@ def explain(runs: dict[str, list[dict[str, float | None]]], diff: float, ok: boo
         "What could reduce it (none of it applied here): "
         "`AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME` (default 1 s: an idle scheduler "
         "sleeps that long before looking again for DAG runs to start and tasks to queue, paid "
-        "up to once per task); one task instead of `prepare` + `deploy` (one scheduler loop "
+        "up to once per task); fewer tasks than `prepare`, `setup` and `ranks` (one scheduler loop "
         "and one task start-up fewer); light imports in `dags/mlbench_run.py` (every task "
         "process parses it before it runs the task). The ranks' own start-up (interpreter, "
         "torch, scikit-learn, `torch._dynamo`) is the same under torchrun.",

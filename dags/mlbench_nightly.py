@@ -69,7 +69,7 @@ with DAG(
         from airflow.sdk import Variable
         from airflow.sdk.exceptions import AirflowFailException
 
-        from mlbench_airflow.connection import api_client
+        from mlbench_airflow.hooks import MlbenchApiHook
         from mlbench_core.nightly import flow
         from mlbench_core.nightly import suite as suites
 
@@ -80,7 +80,7 @@ with DAG(
         day = (context["dag_run"].logical_date or context["dag_run"].run_after).date()
         dag_run_id = context["dag_run"].run_id
         planned = suites.plan(suite, day, dag_run_id)
-        with api_client() as client:
+        with MlbenchApiHook().get_conn() as client:
             tonight = flow.collect(client, planned)
             past = flow.history(client, suite, day)
             verdict, report = flow.make_report(day, dag_run_id, suite, tonight, past)
@@ -94,12 +94,12 @@ with DAG(
     def report() -> str:
         import json
 
-        from mlbench_airflow.connection import api_client
+        from mlbench_airflow.hooks import MlbenchApiHook
         from mlbench_core.nightly import flow
 
         context = get_current_context()
         day = (context["dag_run"].logical_date or context["dag_run"].run_after).date()
-        with api_client() as client:
+        with MlbenchApiHook().get_conn() as client:
             stored = client.get_nightly_report(day.isoformat())
         folder = settings.home / "nightly"
         folder.mkdir(parents=True, exist_ok=True)

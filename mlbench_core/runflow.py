@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import requests
 
 from mlbench_core.api.client import ApiClient
-from mlbench_core.api.errors import ApiError, raise_for_response
+from mlbench_core.api.errors import raise_for_response
 from mlbench_core.api.schemas import RunState
 from mlbench_core.benchmarks import REGISTRY
-from mlbench_core.launch import kubernetes
-from mlbench_core.launch.limits import Limits
-from mlbench_core.launch.local import LocalLauncher
-from mlbench_core.launch.sandbox import sweep
+from mlbench_core.launch.backend import get_backend
 from mlbench_core.launch.workers import pod_labels, pod_name
 
 log = logging.getLogger(__name__)
@@ -81,11 +77,11 @@ def admit(client: ApiClient, run_id: int) -> tuple[dict, str | None]:
 
 
 def start(client: ApiClient, run: dict[str, Any], backend: str) -> dict:
-    """A STARTED run's plan: its job metadata (backend, epochs; the limits the cluster is
-    asked for on Kubernetes) and one pod registered per rank."""
-    metadata: dict[str, Any] = {"backend": backend}
-    if backend == "kubernetes":
-        metadata["limits"] = kubernetes.limits(run).record()
+    """A STARTED run's plan: its job metadata (launch backend, epochs, what the backend
+    records at the start) and one pod registered per rank. ``backend``: as MLBENCH_BACKEND
+    names it."""
+    launcher = get_backend(backend)
+    metadata: dict[str, Any] = {"backend": launcher.name, **launcher.start_metadata(run)}
     spec = REGISTRY.get(run.get("benchmark") or "")
     if spec is not None and spec.epochs:
         metadata["epochs"] = spec.epochs  # the most it may take: progress bars use it
@@ -101,42 +97,6 @@ def start(client: ApiClient, run: dict[str, Any], backend: str) -> dict:
     return run
 
 
-def deploy_local(
-    client: ApiClient, run: dict, api_url: str, echo: Callable[[str], None] | None = print
-) -> dict:
-    """Run all ranks here, each in its sandbox; records the limits in force when they start,
-    and the reason in the run's job metadata when they fail."""
-    token = client.issue_worker_token(run["id"])
-
-    def record(limits: Limits) -> None:
-        try:
-            client.update_run(run["id"], job_metadata={"limits": limits.record()})
-        except ApiError as exc:
-            log.warning("mlbench: could not record the limits of run %s: %s", run["id"], exc)
-
-    launcher = LocalLauncher(
-        run,
-        ApiClient(api_url, token=token),
-        worker_token=token,
-        api_url=api_url,
-        echo=echo,
-        on_limits=record,
-    )
-    try:
-        codes = launcher.launch()
-    except Exception as exc:
-        _record_failure(client, run["id"], str(exc))
-        raise
-    return {"run_id": run["id"], "exit_codes": codes}
-
-
-def _record_failure(client: ApiClient, run_id: int, reason: str) -> None:
-    try:
-        client.update_run(run_id, job_metadata={"failure": reason[:4000]})
-    except ApiError as exc:
-        log.warning("mlbench: could not record the failure of run %s: %s", run_id, exc)
-
-
 class RunFailed(RuntimeError):
     """The run ended FAILED: raised by :func:`finalize` so that the DAG run fails too."""
 
@@ -145,9 +105,6 @@ def finalize(client: ApiClient, run_id: int | None, deployed: bool) -> dict | No
     """End the run: FINISHED when its workers completed, else FAILED with the reason (and
     :class:`RunFailed`, so Airflow marks the DAG run failed and its alerting fires). A run
     already ended (stopped by a user: CANCELLED) is left as it is."""
-    removed = sweep()  # sandboxes of a deploy task that was killed (local backend)
-    if removed:
-        log.warning("mlbench: removed sandboxes left by a killed launch: %s", ", ".join(removed))
     if run_id is None:
         raise RunFailed("no run to finalize: prepare failed before it had a run")
     run = client.get_run(run_id)

@@ -19,11 +19,6 @@ class AuthMode(StrEnum):
     NONE = "none"
 
 
-class Backend(StrEnum):
-    LOCAL = "local"
-    KUBERNETES = "kubernetes"
-
-
 class Settings(BaseSettings):
     """Configuration, read from ``MLBENCH_*`` environment variables."""
 
@@ -34,7 +29,9 @@ class Settings(BaseSettings):
     api_url: str = "http://127.0.0.1:8080/mlbench"
     api_token: str | None = None
     auth: AuthMode = AuthMode.AIRFLOW
-    backend: Backend = Backend.LOCAL
+    # The launch backend: "local", "kubernetes", or package.module:attribute of an object
+    # implementing mlbench_core.launch.backend.LaunchBackend.
+    backend: str = Field(default="local", pattern=r"^([a-z][a-z0-9_]*|[\w.]+:\w+)$")
     namespace: str = "default"
     image_registry: str = "mlbench"
     max_workers: int = Field(default=16, ge=1)

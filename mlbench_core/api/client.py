@@ -415,6 +415,11 @@ class ApiClient:
 
     # -- benchmarks -------------------------------------------------------------------------
 
+    def get_backend(self) -> dict[str, Any]:
+        """The launch backend and what it enforces (``cpu``, ``bandwidth``: ``status``
+        enforced / requested / unavailable and ``by``; ``gpus``, ``logs``, ...)."""
+        return self._json("GET", "/backend")
+
     def get_benchmarks(self) -> list[dict[str, Any]]:
         """The benchmark registry."""
         return self._json("GET", "/benchmarks")

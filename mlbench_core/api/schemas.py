@@ -18,6 +18,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -334,7 +335,10 @@ class Admission(BaseModel):
 class LogLineIn(_Base):
     rank: int = Field(ge=0, le=MAX_ID)
     stream: Literal["stdout", "stderr"] = "stdout"
-    line: str = Field(max_length=65_536, pattern=NO_NUL)
+    # kept as written: indentation is part of a traceback
+    line: Annotated[str, StringConstraints(strip_whitespace=False)] = Field(
+        max_length=65_536, pattern=NO_NUL
+    )
     date: datetime | None = None
 
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any
 
 from mlbench_core import __version__
+from mlbench_core.api.client import ApiClient
+from mlbench_core.launch.backend import Capabilities, Echo, Enforcement
 from mlbench_core.launch.limits import Limit, Limits, Status, uncapped
 from mlbench_core.launch.workers import (
     WORKER_PORT,
@@ -21,7 +24,7 @@ from mlbench_core.launch.workers import (
     worker_command,
     worker_env,
 )
-from mlbench_core.settings import Settings
+from mlbench_core.settings import Settings, get_settings
 
 TOKEN_KEY = "token"
 POD_INTERFACE = "eth0"  # the pod's interface, as CNI plugins name it
@@ -216,13 +219,17 @@ def pod_kwargs(run: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
     return out
 
 
-# Arguments every worker pod shares (``.partial(...)``).
+# Arguments every worker pod shares (``.partial(...)``). Not deferrable: the task follows
+# the pod's log stream live (``get_logs``), which the operator does only in its synchronous
+# mode, and ships every line to the run's logs (``mlbench_airflow.pod_logs``). Failed pods
+# stay for ``kubectl logs`` until the teardown removes the run's objects.
 POD_DEFAULTS: dict[str, Any] = {
     "random_name_suffix": False,
     "get_logs": True,
-    "deferrable": True,
+    "deferrable": False,
     "on_finish_action": "delete_succeeded_pod",
     "startup_timeout_seconds": 600,
+    "log_events_on_failure": True,
 }
 
 
@@ -241,3 +248,84 @@ def delete_run_objects(core: Any, run: dict[str, Any], settings: Settings) -> No
             if exc.status != 404:
                 raise
     core.delete_collection_namespaced_pod(settings.namespace, label_selector=selector)
+
+
+def _default_core() -> Any:
+    """A CoreV1Api from the kubernetes package's own configuration (in-cluster, else the
+    kubeconfig); the Airflow side gives the cncf.kubernetes hook's client instead."""
+    from kubernetes import client, config
+
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.CoreV1Api()
+
+
+class KubernetesBackend:
+    """One pod per rank through ``KubernetesPodOperator`` (one Airflow task per rank); the
+    cluster's scheduler places them and the kubelet enforces their CPU limits.
+
+    ``core`` makes the CoreV1Api that setup and teardown use.
+    """
+
+    name = "kubernetes"
+    per_rank_tasks = True
+
+    def __init__(self, core: Callable[[], Any] = _default_core) -> None:
+        self.core = core
+
+    def capabilities(self, settings: Settings) -> Capabilities:
+        return Capabilities(
+            backend=self.name,
+            cpu=Enforcement(
+                status="enforced", by="Kubernetes CPU limits (the kubelet's CFS quota)"
+            ),
+            fractional_cpus=True,
+            bandwidth=Enforcement(
+                status="requested",
+                by="pod annotations kubernetes.io/ingress-bandwidth and egress-bandwidth: "
+                "enforced only where the CNI bandwidth plugin is chained; not verified",
+            ),
+            gpus=True,
+            custom_images=True,
+            logs="the deploy task follows each pod's log stream (KubernetesPodOperator) and "
+            "posts every line, a crashed container's last lines and its termination reason",
+            admission=False,
+            cpu_capacity=None,
+            pods_from_cluster=True,
+            max_workers=settings.max_workers,
+        )
+
+    def refusals(
+        self, num_workers: int, num_cpus: float, max_bandwidth: float | None, settings: Settings
+    ) -> dict[str, str]:
+        return {}  # the cluster's scheduler decides where pods fit
+
+    def start_metadata(self, run: dict[str, Any]) -> dict[str, Any]:
+        return {"limits": limits(run).record()}
+
+    def setup(self, client: ApiClient, run: dict[str, Any], echo: Echo = print) -> list[dict]:
+        """The Secret with the worker token and the headless Service; each rank's
+        ``KubernetesPodOperator`` arguments."""
+        settings = get_settings()
+        core = self.core()
+        token = client.issue_worker_token(run["id"])
+        try:
+            core.create_namespaced_secret(settings.namespace, secret_manifest(run, token, settings))
+            core.create_namespaced_service(settings.namespace, service_manifest(run, settings))
+        except Exception:
+            delete_run_objects(core, run, settings)  # no teardown follows a failed setup
+            raise
+        return pod_kwargs(run, settings)
+
+    def launch(
+        self, client: ApiClient, run: dict[str, Any], ranks: list[dict], echo: Echo = print
+    ) -> dict[str, Any]:
+        raise NotImplementedError("kubernetes ranks run as KubernetesPodOperator tasks")
+
+    def teardown(self, client: ApiClient, run: dict[str, Any], echo: Echo = print) -> None:
+        delete_run_objects(self.core(), run, get_settings())
+
+
+BACKEND = KubernetesBackend()

@@ -20,7 +20,11 @@ from collections.abc import Callable
 from typing import Any
 
 from mlbench_core.api.client import ApiClient
+from mlbench_core.api.errors import ApiError
 from mlbench_core.benchmarks import REGISTRY
+from mlbench_core.launch.backend import Capabilities, Echo, Enforcement
+from mlbench_core.launch.facilities import detect
+from mlbench_core.launch.facilities import refusals as facility_refusals
 from mlbench_core.launch.limits import Limits
 from mlbench_core.launch.logship import LogShipper
 from mlbench_core.launch.sandbox import Sandbox, SandboxError, sweep
@@ -30,7 +34,7 @@ from mlbench_core.launch.workers import (
     worker_command,
     worker_env,
 )
-from mlbench_core.settings import get_settings
+from mlbench_core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -238,3 +242,92 @@ def _signal_group(process: subprocess.Popen, signum: int) -> None:
         os.killpg(process.pid, signum)
     except ProcessLookupError:
         pass
+
+
+class LocalBackend:
+    """The embedded default: every rank a process here, in its sandbox, all supervised by
+    one task (:class:`LocalLauncher`)."""
+
+    name = "local"
+    per_rank_tasks = False
+
+    def capabilities(self, settings: Settings) -> Capabilities:
+        facilities = detect(settings)
+        cpu = (
+            Enforcement(status="enforced", by=f"CFS quota per rank ({facilities.cpu.name})")
+            if facilities.cpu is not None
+            else Enforcement(
+                status="enforced", by=f"CPU affinity, whole CPUs ({facilities.cpu_missing})"
+            )
+        )
+        bandwidth = (
+            Enforcement(
+                status="enforced",
+                by="tc token buckets on each rank's link, both ways (a network namespace per rank)",
+            )
+            if facilities.sandboxes
+            else Enforcement(status="unavailable", by=str(facilities.network_missing))
+        )
+        return Capabilities(
+            backend=self.name,
+            cpu=cpu,
+            fractional_cpus=facilities.cpu is not None,
+            bandwidth=bandwidth,
+            gpus=False,
+            custom_images=False,
+            logs="the launcher reads each rank's stdout and stderr pipes and posts every line",
+            admission=True,
+            cpu_capacity=settings.cpus,
+            pods_from_cluster=False,
+            max_workers=settings.max_workers,
+        )
+
+    def refusals(
+        self, num_workers: int, num_cpus: float, max_bandwidth: float | None, settings: Settings
+    ) -> dict[str, str]:
+        return facility_refusals(detect(settings), num_cpus, max_bandwidth)
+
+    def start_metadata(self, run: dict[str, Any]) -> dict[str, Any]:
+        return {}  # the limits are recorded when the sandboxes exist (``launch``)
+
+    def setup(self, client: ApiClient, run: dict[str, Any], echo: Echo = print) -> list[dict]:
+        """Sandboxes a killed launch left are removed; the dataset is fetched here, before any
+        rank starts, as an init container would (ranks in sandboxes reach only the API)."""
+        if run.get("benchmark") is None:
+            raise WorkersFailed("custom images need the kubernetes backend")
+        sweep()
+        prefetch(run, echo)
+        return [{"rank": rank, "pod": pod_name(run, rank)} for rank in range(run["num_workers"])]
+
+    def launch(
+        self, client: ApiClient, run: dict[str, Any], ranks: list[dict], echo: Echo = print
+    ) -> dict[str, Any]:
+        """All ranks here, each in its sandbox; records the limits in force when they start,
+        raises :class:`WorkersFailed` with the reason when they fail."""
+        token = client.issue_worker_token(run["id"])
+        api_url = client.base_url.removesuffix("/api")
+
+        def record(limits: Limits) -> None:
+            try:
+                client.update_run(run["id"], job_metadata={"limits": limits.record()})
+            except ApiError as exc:
+                log.warning("mlbench: could not record the limits of run %s: %s", run["id"], exc)
+
+        launcher = LocalLauncher(
+            run,
+            ApiClient(api_url, token=token),
+            worker_token=token,
+            api_url=api_url,
+            echo=echo,
+            on_limits=record,
+        )
+        return {"run_id": run["id"], "exit_codes": launcher.launch()}
+
+    def teardown(self, client: ApiClient, run: dict[str, Any], echo: Echo = print) -> None:
+        """Sandboxes whose launch was killed (the launch removes its own when it ends)."""
+        removed = sweep()
+        if removed and echo is not None:
+            echo(f"[mlbench] removed sandboxes left by a killed launch: {', '.join(removed)}")
+
+
+BACKEND = LocalBackend()

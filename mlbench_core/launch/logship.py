@@ -18,7 +18,8 @@ _DONE = object()
 
 
 class LogShipper:
-    """Reads pipes of ranks line by line; posts them in batches from one sender thread.
+    """Reads pipes of ranks line by line (or gets lines through :meth:`put`); posts them in
+    batches from one sender thread.
 
     ``echo`` (e.g. ``print``) also gets each line, prefixed with its rank, so the Airflow task
     log shows the workers' output as well. The last lines of each rank's stderr are kept for
@@ -58,19 +59,24 @@ class LogShipper:
     def _read(self, rank: int, stream: str, pipe: IO[bytes], tail: collections.deque) -> None:
         with pipe:
             for raw in iter(pipe.readline, b""):
-                line = raw.decode("utf-8", errors="replace").rstrip("\n").replace("\x00", "")
+                line = raw.decode("utf-8", errors="replace").rstrip("\n")
                 if stream == "stderr":
                     tail.append(line)
-                if self.echo is not None:
-                    self.echo(f"[rank {rank} {stream}] {line}")
-                self.queue.put(
-                    {
-                        "rank": rank,
-                        "stream": stream,
-                        "line": line[:65_536],
-                        "date": datetime.now(UTC).isoformat(),
-                    }
-                )
+                self.put(rank, stream, line)
+
+    def put(self, rank: int, stream: str, line: str, date: datetime | None = None) -> None:
+        """Queue one line of ``rank`` (written at ``date``, default now) for posting."""
+        line = line.replace("\x00", "")
+        if self.echo is not None:
+            self.echo(f"[rank {rank} {stream}] {line}")
+        self.queue.put(
+            {
+                "rank": rank,
+                "stream": stream,
+                "line": line[:65_536],
+                "date": (date or datetime.now(UTC)).isoformat(),
+            }
+        )
 
     def _send_loop(self) -> None:
         done = False

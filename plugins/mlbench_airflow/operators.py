@@ -10,7 +10,7 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from mlbench_airflow.connection import api_client
+from mlbench_airflow.hooks import MlbenchApiHook
 from mlbench_airflow.triggers import RunWaitTrigger
 from mlbench_core import runflow
 from mlbench_core.nightly.flow import start
@@ -38,7 +38,7 @@ class PrepareRunOperator(BaseOperator):
 
     def execute(self, context: Any, event: Any = None) -> dict[str, Any]:
         """Also what the task resumes with, once admitted."""
-        with api_client() as client:
+        with MlbenchApiHook().get_conn() as client:
             run = runflow.prepare(client, dict(context["params"]), context["dag_run"].run_id)
             run, waiting = runflow.admit(client, run["id"])
             if waiting is None:
@@ -74,7 +74,7 @@ class MlbenchRunOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         planned = PlannedRun.model_validate(self.planned)
-        with api_client() as client:
+        with MlbenchApiHook().get_conn() as client:
             run = start(client, planned)
         self.log.info("started run %s (id %s)", run["name"], run["id"])
         self.defer(

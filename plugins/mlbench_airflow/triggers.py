@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from mlbench_airflow.connection import async_api_client
+from mlbench_airflow.hooks import MlbenchApiHook
 from mlbench_core.api import ApiClient, ApiError
 from mlbench_core.api.schemas import RunState
 
@@ -60,7 +60,7 @@ class RunWaitTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        client = await async_api_client()
+        client = await MlbenchApiHook().aget_conn()
         try:
             while True:
                 await asyncio.sleep(self.poll_interval)

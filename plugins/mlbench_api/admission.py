@@ -10,7 +10,8 @@
   leaves the queue after :data:`QUEUE_TTL`. An oversubscribed run waits for the whole
   machine. STARTED runs hold their CPUs until they end.
 
-The Kubernetes backend leaves both to the cluster's scheduler.
+Backends without ``admission`` (kubernetes) leave both to the cluster's scheduler; what a
+backend cannot enforce comes from its :meth:`~mlbench_core.launch.backend.LaunchBackend.refusals`.
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ from mlbench_api.deps import conflict
 from mlbench_api.store import Run
 from mlbench_api.store.models import utcnow
 from mlbench_core.api.schemas import RunCreate, RunState, utc
-from mlbench_core.launch.facilities import detect
-from mlbench_core.launch.facilities import refusals as facility_refusals
-from mlbench_core.settings import Backend, Settings
+from mlbench_core.launch.backend import get_backend
+from mlbench_core.settings import Settings
 
 __all__ = ["QUEUE_TTL", "admit", "refusals", "warnings"]
 
@@ -36,17 +36,22 @@ EPSILON = 1e-9
 PG_ADMISSION_LOCK = 0x6D6C62616463  # any fixed number: one admission at a time
 
 
+def _admits(settings: Settings) -> bool:
+    """Whether this backend's runs are admitted by the CPUs free on this machine."""
+    return get_backend(settings.backend).capabilities(settings).admission
+
+
 def _cpus(spec: dict[str, Any]) -> float:
     return int(spec.get("num_workers") or 1) * float(spec.get("num_cpus") or 1)
 
 
 def refusals(data: RunCreate, settings: Settings) -> list[dict[str, Any]]:
     """Errors (FastAPI's shape, ``loc`` naming the field) for limits that cannot be given."""
-    if settings.backend is not Backend.LOCAL:
-        return []
+    backend = get_backend(settings.backend)
     errors = []
     total, capacity = data.num_workers * data.num_cpus, settings.cpus
-    if total > capacity + EPSILON and not data.oversubscribe:
+    admits = _admits(settings)
+    if admits and total > capacity + EPSILON and not data.oversubscribe:
         errors.append(
             {
                 "type": "cpu_capacity",
@@ -58,8 +63,8 @@ def refusals(data: RunCreate, settings: Settings) -> list[dict[str, Any]]:
                 "input": data.num_cpus,
             }
         )
-    for field, message in facility_refusals(
-        detect(settings), data.num_cpus, data.max_bandwidth
+    for field, message in backend.refusals(
+        data.num_workers, data.num_cpus, data.max_bandwidth, settings
     ).items():
         errors.append(
             {
@@ -75,7 +80,7 @@ def refusals(data: RunCreate, settings: Settings) -> list[dict[str, Any]]:
 def warnings(data: RunCreate, settings: Settings) -> list[str]:
     """What the run's pages must say from the start: that it is oversubscribed."""
     total, capacity = data.num_workers * data.num_cpus, settings.cpus
-    if settings.backend is not Backend.LOCAL or total <= capacity + EPSILON:
+    if not _admits(settings) or total <= capacity + EPSILON:
         return []
     return [
         f"oversubscribed: {data.num_workers} workers x {data.num_cpus:g} CPUs = {total:g} "
@@ -144,7 +149,7 @@ def admit(session: Session, run: Run, settings: Settings) -> str | None:
             ["path", "run_id"], f"run {run.id} is {state}: it cannot start", "invalid_transition"
         )
     reason = None
-    if state is RunState.INITIALIZED and settings.backend is Backend.LOCAL:
+    if state is RunState.INITIALIZED and _admits(settings):
         reason = _wait_reason(session, run, settings.cpus)
     metadata = dict(run.job_metadata or {})
     previous = metadata.pop("waiting", None)

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mlbench_api.routers import benchmarks, logs, metrics, nightly, pods, runs
+from mlbench_api.routers import backend, benchmarks, logs, metrics, nightly, pods, runs
 from mlbench_core import __version__
 from mlbench_core.settings import AuthMode, get_settings
 
@@ -136,7 +136,7 @@ def create_app(*, dashboard: bool = True, prefix: str = "/mlbench/") -> FastAPI:
         version=__version__,
         description="Runs, metrics and worker pods of mlbench (served inside Airflow).",
     )
-    for module in (pods, metrics, runs, logs, benchmarks, nightly):
+    for module in (pods, metrics, runs, logs, benchmarks, backend, nightly):
         app.include_router(module.router, prefix="/api")
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DataError, _store_refused)

@@ -15,7 +15,8 @@ from mlbench_api.routing import SlashRouter, body, body_schema
 from mlbench_api.store import Pod, Run
 from mlbench_api.store.models import utcnow
 from mlbench_core.api.schemas import MAX_ID, PodIn, PodOut
-from mlbench_core.settings import Backend, get_settings
+from mlbench_core.launch.backend import get_backend
+from mlbench_core.settings import get_settings
 
 router = SlashRouter(prefix="/pods", tags=["pods"])
 
@@ -57,7 +58,8 @@ def list_pods(
     if run_id is not None:
         query = query.where(Pod.run_id == run_id)
     pods = [pod_out(pod) for pod in session.scalars(query)]
-    if get_settings().backend is not Backend.KUBERNETES:
+    settings = get_settings()
+    if not get_backend(settings.backend).capabilities(settings).pods_from_cluster:
         return pods
     snapshot = kube.get_lister().snapshot()
     response.headers["X-Mlbench-Pods-Source"] = "store" if snapshot.pods is None else "cluster"
