@@ -11,6 +11,7 @@ from dashboard.components import error_box, link_cell, poller
 from dashboard.text import duration, result_summary, show_date
 from mlbench_core.api import BadRequest, Conflict, ValidationFailed
 from mlbench_core.launch import limits
+from mlbench_core.launch.backend import Capabilities
 
 PAGE = {"path": "/runs", "name": "Runs", "title": "mlbench: runs"}
 
@@ -55,6 +56,7 @@ def new_run_form() -> html.Section:
     return html.Section(
         [
             html.H3("New run"),
+            html.Ul(id="runs-new-capabilities", className="hint capabilities"),
             html.Div(
                 [
                     _field(
@@ -189,6 +191,32 @@ def register(app: Dash) -> None:
         options = [{"label": f"{s['id']}: {s['title']}", "value": s["id"]} for s in specs]
         default = "digits" if any(s["id"] == "digits" for s in specs) else None
         return options, default or (options[0]["value"] if options else None), None
+
+    @app.callback(
+        Output("runs-new-capabilities", "children"),
+        Output("runs-new-bandwidth", "disabled"),
+        Output("runs-new-bandwidth", "placeholder"),
+        Output("runs-new-gpu", "options"),
+        Output("runs-new-oversubscribe", "options"),
+        Input("runs-page", "data"),
+    )
+    def capabilities(_page: int) -> tuple:
+        """What the backend enforces here; no bandwidth field where a cap cannot hold."""
+        try:
+            with access().client() as client:
+                caps = Capabilities.model_validate(client.get_backend())
+        except Exception as exc:  # noqa: BLE001 - shown on the page
+            return [html.Li(error_message(exc))], False, "none", no_update, no_update
+        bandwidth = caps.bandwidth.status
+        placeholder = {
+            "enforced": "none",
+            "requested": "none (requested, not verified)",
+            "unavailable": "cannot be enforced here",
+        }[bandwidth]
+        gpu = [{"label": " use GPUs", "value": "gpu", "disabled": not caps.gpus}]
+        over = [{"label": " allow", "value": "yes", "disabled": not caps.admission}]
+        lines = [html.Li(line) for line in caps.lines()]
+        return lines, bandwidth == "unavailable", placeholder, gpu, over
 
     errors = [Output(f"runs-new-{suffix}-error", "children") for suffix in FIELDS.values()]
 

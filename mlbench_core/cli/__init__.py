@@ -17,7 +17,14 @@ from mlbench_core.cli.cluster_cmds import add_deploy, add_get_dashboard_url
 from mlbench_core.cli.common import EXIT_ERROR, EXIT_USAGE, NOT_RUNNING, CliError, error
 from mlbench_core.cli.dashboard_cmd import add_dashboard
 from mlbench_core.cli.nightly_cmds import add_compare, add_nightly
-from mlbench_core.cli.runs import add_benchmarks, add_delete, add_download, add_run, add_status
+from mlbench_core.cli.runs import (
+    add_backend,
+    add_benchmarks,
+    add_delete,
+    add_download,
+    add_run,
+    add_status,
+)
 from mlbench_core.cli.stack_cmds import add_down, add_up
 from mlbench_core.settings import get_settings
 
@@ -53,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_download(commands)
     add_delete(commands)
     add_benchmarks(commands)
+    add_backend(commands)
     add_dashboard(commands)
     add_nightly(commands)
     add_compare(commands)

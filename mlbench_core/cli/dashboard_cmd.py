@@ -6,6 +6,8 @@ import argparse
 import threading
 import time
 from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
 
 from mlbench_core.api import ApiClient
 from mlbench_core.cli.common import EXIT_OK, EXIT_USAGE, CliError, api_url, console, login
@@ -66,12 +68,20 @@ def add_dashboard(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=cmd_dashboard)
 
 
+def dashboard_factory() -> Callable[..., Any]:
+    """The dashboard's ``create_app(api_url, token_provider)``, from the installed
+    ``mlbench.dashboard`` entry point (the dashboard package registers it)."""
+    found = entry_points(group="mlbench.dashboard", name="app")
+    if not found:
+        raise CliError("no dashboard is installed (entry point mlbench.dashboard:app)")
+    return next(iter(found)).load()
+
+
 def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
     from a2wsgi import WSGIMiddleware
 
-    from dashboard.app import create_app
-
+    create_app = dashboard_factory()
     url = args.api or api_url(settings)
     try:
         probe = ApiClient(url)

@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from rich import box
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from mlbench_core.cli.common import (
     EXIT_OK,
+    EXIT_USAGE,
     CliError,
     connect,
     console,
@@ -28,6 +30,7 @@ from mlbench_core.cli.common import (
 )
 from mlbench_core.cli.follow import failure, follow, notices, print_result, result_table
 from mlbench_core.launch import limits
+from mlbench_core.launch.backend import Capabilities
 from mlbench_core.settings import Settings
 
 # -- mlbench run -----------------------------------------------------------------------------
@@ -67,9 +70,29 @@ def add_run(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=cmd_run)
 
 
+def check_limits(capabilities: Capabilities, args: argparse.Namespace, out: Console) -> None:
+    """Refuse in one line what the backend cannot give; say what is only requested."""
+    bandwidth = capabilities.bandwidth
+    if args.bandwidth is not None and bandwidth.status == "unavailable":
+        raise CliError(
+            f"--bandwidth: the {capabilities.backend} backend cannot cap bandwidth here "
+            f"({bandwidth.by}); run without it",
+            EXIT_USAGE,
+        )
+    if args.bandwidth is not None and bandwidth.status == "requested":
+        out.print(f"note: the bandwidth cap is requested, not verified: {escape(bandwidth.by)}")
+    if not capabilities.fractional_cpus and not float(args.cpus).is_integer():
+        raise CliError(
+            f"--cpus {args.cpus:g}: the {capabilities.backend} backend gives whole CPUs only "
+            f"here ({capabilities.cpu.by})",
+            EXIT_USAGE,
+        )
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     out = console()
     with connect(settings) as client:
+        check_limits(Capabilities.model_validate(client.get_backend()), args, out)
         run = client.create_run(
             args.name,
             args.workers,
@@ -235,6 +258,28 @@ def add_benchmarks(commands: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the registry as JSON")
     parser.set_defaults(handler=cmd_benchmarks)
+
+
+def add_backend(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "backend",
+        help="what the launch backend enforces",
+        description="Which launch backend runs the workers and what it enforces here.",
+    )
+    parser.add_argument("--json", action="store_true", help="print it as JSON")
+    parser.set_defaults(handler=cmd_backend)
+
+
+def cmd_backend(args: argparse.Namespace, settings: Settings) -> int:
+    with connect(settings) as client:
+        answer = client.get_backend()
+    out = console()
+    if args.json:
+        out.print_json(json.dumps(answer))
+        return EXIT_OK
+    for line in Capabilities.model_validate(answer).lines():
+        out.print(escape(line))
+    return EXIT_OK
 
 
 def show_goal(goal: dict[str, Any] | None) -> str:

@@ -72,6 +72,23 @@ class Capabilities(BaseModel):
     pods_from_cluster: bool  # whether GET /api/pods asks a cluster for the pods' status
     max_workers: int
 
+    def lines(self) -> list[str]:
+        """What holds, one line per kind of limit (the CLI and the dashboard show these)."""
+        capacity = (
+            f"runs wait for free CPUs ({self.cpu_capacity:g} in all)"
+            if self.admission and self.cpu_capacity is not None
+            else "the cluster's scheduler places the workers"
+        )
+        return [
+            f"backend: {self.backend}, at most {self.max_workers} workers; {capacity}",
+            f"CPUs per worker: {self.cpu.status} ({self.cpu.by})"
+            + ("" if self.fractional_cpus else "; whole CPUs only"),
+            f"bandwidth cap: {self.bandwidth.status} ({self.bandwidth.by})",
+            f"GPUs: {'yes' if self.gpus else 'no'}; custom images: "
+            f"{'yes' if self.custom_images else 'no'}",
+            f"worker logs: {self.logs}",
+        ]
+
 
 Echo = Callable[[str], None] | None
 

@@ -5,8 +5,9 @@
   (``KubernetesPodOperator`` mapped over the ranks for kubernetes); for any other backend one
   task that runs :meth:`LaunchBackend.launch`;
 - ``teardown`` (an Airflow teardown task of ``setup``): :meth:`LaunchBackend.teardown`; it
-  runs whenever setup ran, whatever became of the ranks, and fails the DAG run if it fails
-  (something may be left behind).
+  runs whenever setup ran, whatever became of the ranks (also after a stop: Airflow does not
+  kill or skip teardowns), and fails the DAG run if it fails (something may be left behind)
+  or if the run was stopped.
 
 :func:`ranks_succeeded` tells ``finalize`` whether every rank task succeeded.
 """
@@ -64,6 +65,10 @@ def _backend_core(backend: LaunchBackend) -> LaunchBackend:
     return backend
 
 
+class RunStopped(RuntimeError):
+    """The run was stopped by a user (CANCELLED): raised by the teardown once it cleaned up."""
+
+
 @contextlib.contextmanager
 def _failure_recorded(client: ApiClient, run: dict) -> Iterator[None]:
     """An exception of the backend becomes the run's failure reason (unless one is there)."""
@@ -89,6 +94,12 @@ def workers_group(backend: LaunchBackend, run: Any) -> TaskGroup:
     def teardown(run: dict) -> None:
         with MlbenchApiHook().get_conn() as client:
             backend.teardown(client, run)
+            state = client.get_run(run["id"])["state"]
+        if state == "CANCELLED":
+            # A stopped run's DAG run was marked failed; Airflow keeps it running until its
+            # teardowns ran, then judges it by its leaves (finalize, skipped): this failure
+            # keeps it failed.
+            raise RunStopped(f"run {run['id']} was stopped: its workers were removed")
 
     @task(task_id="ranks")
     def ranks(run: dict, specs: list[dict]) -> dict:

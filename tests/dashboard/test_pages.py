@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import time
 import zipfile
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from tests.dashboard.browser import (
     wait_for_text,
 )
 from tests.dashboard.data import seed_run
+from tests.mlbench_core.launch.test_facilities import require_facilities
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -92,6 +94,25 @@ def test_runs_page_new_run_form(page, api):
     wait_for_text(browser, "#runs-table", "fresh-run", timeout=3)  # at once, not at a poll
     assert "fresh-run" in [r["name"] for r in api.get_runs()]
     screenshot(browser, "runs")
+
+
+def test_the_form_says_what_the_backend_enforces(page, api, tmp_path, monkeypatch):
+    require_facilities()
+    browser = page("/runs")
+    wait_for_text(browser, "#runs-new-capabilities", "bandwidth cap: enforced (tc token buckets")
+    assert browser.find_element("#runs-new-bandwidth").get_attribute("disabled") is None
+    # where no cap can hold, there is no bandwidth to ask for
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ip").symlink_to(shutil.which("ip") or "/usr/sbin/ip")
+    monkeypatch.setenv("PATH", str(bin_dir))  # no tc
+    browser = page("/runs")
+    wait_for_text(browser, "#runs-new-capabilities", "bandwidth cap: unavailable ('tc' not found")
+    bandwidth = browser.find_element("#runs-new-bandwidth")
+    assert bandwidth.get_attribute("disabled") == "true"
+    assert bandwidth.get_attribute("placeholder") == "cannot be enforced here"
+    gpu = browser.find_element("#runs-new-gpu input")
+    assert gpu.get_attribute("disabled") == "true"  # the local backend has no GPUs
 
 
 def test_run_details_graphs_logs_result_and_downloads(page, api, downloads):

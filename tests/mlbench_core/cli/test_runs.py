@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import zipfile
 
 import pytest
 
 from mlbench_core.api import ApiClient
+from tests.mlbench_core.launch.test_facilities import require_facilities
 from tests.support.environment import ADMIN, VENV_BIN
 from tests.support.server import free_port
 
@@ -64,6 +66,44 @@ def test_run_creates_the_run_and_prints_it(mlbench, client):
     assert (run["name"], run["benchmark"], run["num_workers"]) == ("my-run", "2a", 2)
     assert (run["num_cpus"], run["max_bandwidth"], run["light_target"]) == (0.5, 100.0, True)
     assert run["job_id"] and run["job_id"] in result.out
+
+
+def test_backend_says_what_is_enforced_here(mlbench):
+    require_facilities()
+    result = mlbench("backend")
+    assert result.code == 0, result.err
+    lines = result.out.splitlines()
+    assert lines[0].startswith("backend: local, at most 16 workers; runs wait for free CPUs")
+    assert lines[1].startswith("CPUs per worker: enforced (CFS quota per rank")
+    assert lines[2] == (
+        "bandwidth cap: enforced (tc token buckets on each rank's link, both ways (a network "
+        "namespace per rank))"
+    )
+    assert json.loads(mlbench("backend", "--json").out)["backend"] == "local"
+
+
+def test_a_cap_the_backend_cannot_hold_is_refused_before_the_run_exists(
+    mlbench, cli_env, client, tmp_path
+):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ip").symlink_to(shutil.which("ip") or "/usr/sbin/ip")
+    cli_env.setenv("PATH", str(bin_dir))  # no tc
+    result = mlbench("run", "capped", "-b", "digits", "-w", "1", "--bandwidth", "10")
+    assert result.code == 2
+    assert one_error_line(result.err) == (
+        "mlbench: error: --bandwidth: the local backend cannot cap bandwidth here ('tc' not "
+        "found on PATH (Debian package iproute2)); run without it"
+    )
+    assert client.get_runs() == []
+
+
+def test_a_cap_kubernetes_only_requests_says_so(mlbench, cli_env, client):
+    cli_env.setenv("MLBENCH_BACKEND", "kubernetes")
+    result = mlbench("run", "capped", "-b", "digits", "-w", "1", "--bandwidth", "10")
+    assert result.code == 0, result.err
+    assert "note: the bandwidth cap is requested, not verified: pod annotations" in result.out
+    assert [r["name"] for r in client.get_runs()] == ["capped"]
 
 
 def test_a_run_asking_for_more_cpus_than_the_machine_gives_is_refused(mlbench, cli_env, client):
