@@ -32,7 +32,7 @@ from pathlib import Path
 import requests
 
 from bench.ingest import start_api_server
-from tests.support.environment import ADMIN, configure, migrate_airflow_db
+from harness.environment import ADMIN, configure, migrate_airflow_db
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH = 10_000

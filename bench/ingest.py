@@ -26,9 +26,9 @@ from pathlib import Path
 import requests
 from sqlalchemy import create_engine, text
 
-from tests.support.environment import ADMIN, VENV_BIN, configure, migrate_airflow_db
-from tests.support.processes import Service
-from tests.support.server import free_port
+from harness.environment import ADMIN, VENV_BIN, configure, migrate_airflow_db
+from harness.processes import Service
+from harness.server import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"

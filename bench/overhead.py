@@ -4,7 +4,7 @@ Usage: ``.venv/bin/python -m bench.overhead [--reps 7] [--rounds 10] [--block-ep
 [--startup-reps 4] [--no-write]``; writes ``docs/benchmarks/overhead.md`` and prints it.
 
 1. Training throughput. Two real ranks over gloo (one process each, one thread) train the
-   digits task with mlbench's loop (``mlbench_core.worker.trainer.train``, posting its
+   digits task with mlbench's loop (``mlbench_core.engine.trainer.train``, posting its
    metrics through a ``MetricsWriter``, plus the worker's ``ResourceSampler``, to Airflow's
    real API app served by uvicorn in a thread of this process) and with a plain PyTorch loop
    on the same task (``bench/plain_loop.py`` is the rank side). This machine's speed drifts
@@ -93,7 +93,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def free_port() -> int:
-    from tests.support.server import free_port as port
+    from harness.server import free_port as port
 
     return port()
 
@@ -210,10 +210,10 @@ class ForeignCpu:
 def api_in_thread() -> Iterator[str]:
     """Airflow's API app (our plugin mounted) served by uvicorn in a thread; its root URL.
 
-    Needs ``tests.support.environment.configure()`` to have run before Airflow was imported.
+    Needs ``harness.environment.configure()`` to have run before Airflow was imported.
     """
-    from tests.support.environment import migrate_airflow_db
-    from tests.support.server import ThreadedServer
+    from harness.environment import migrate_airflow_db
+    from harness.server import ThreadedServer
 
     migrate_airflow_db()
     from airflow.api_fastapi.app import create_app
@@ -230,8 +230,8 @@ def measure_throughput(args: argparse.Namespace, workdir: Path) -> dict[str, Any
     """``args.reps`` measurements of both loops per configuration (pinned or not), each
     against a run of its own in the API; the configurations alternate, the order reversed
     every other time."""
+    from harness.environment import ADMIN
     from mlbench_core.api import ApiClient
-    from tests.support.environment import ADMIN
 
     samples = {(config, loop): [] for config in CONFIGS for loop in ("ours", "plain")}
     block_ratios: dict[str, list[float]] = {config: [] for config in CONFIGS}
@@ -619,7 +619,7 @@ def throughput_section(tp: dict[str, Any], args: argparse.Namespace, cores: int)
         "launcher does for 1 CPU per worker, and *not pinned*, as under torchrun (or in a "
         "Kubernetes pod, where a CPU limit is a quota, not a binding).",
         "",
-        "- *ours*: `mlbench_core.worker.trainer.train` (goal disabled so that all epochs run) "
+        "- *ours*: `mlbench_core.engine.trainer.train` (goal disabled so that all epochs run) "
         "with a `MetricsWriter` and each rank's `ResourceSampler` posting to Airflow's real "
         "API app (our plugin mounted; uvicorn in a thread of the benchmark process, SQLite "
         "store), and its epoch lines printed, as in production;",
@@ -797,7 +797,7 @@ def main() -> None:
         parser.error("need --block-epochs >= 2 and at least 1 rep, round and start-up rep")
 
     # A private Airflow for the in-thread API app, configured before Airflow is imported.
-    from tests.support.environment import configure
+    from harness.environment import configure
 
     airflow_root = configure()
     workdir = Path(tempfile.mkdtemp(prefix="mlbench-overhead-"))

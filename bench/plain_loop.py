@@ -7,7 +7,7 @@
 Both loops train the digits task (``mlbench_core.benchmarks.digits.build``: same model,
 partition, batch size, optimizer and initial weights):
 
-- *ours*: ``mlbench_core.worker.trainer.train`` as the worker runs it (goal disabled so that
+- *ours*: ``mlbench_core.engine.trainer.train`` as the worker runs it (goal disabled so that
   the number of epochs is fixed): phase tracker, ``train_loss`` every 10 steps, per-epoch
   validation, the stop decision broadcast, the epoch's metrics queued on a ``MetricsWriter``
   that sends them to the API from its thread, this rank's ``ResourceSampler`` posting pod
@@ -40,8 +40,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from mlbench_core.benchmarks import digits
-from mlbench_core.worker.trainer import Task, TaskContext
+from mlbench_core.benchmarks import REGISTRY, digits
+from mlbench_core.engine.trainer import Task, TaskContext
 
 EPOCH_LINE = re.compile(r"rank \d+: epoch (\d+)/")  # train()'s line at the end of an epoch
 FLUSH_TIMEOUT_S = 30.0
@@ -82,7 +82,7 @@ class Ours:
 
     def __init__(self, args: argparse.Namespace) -> None:
         from mlbench_core.api import ApiClient, MetricsWriter
-        from mlbench_core.worker.distributed import DistContext
+        from mlbench_core.engine.distributed import DistContext
 
         self.ctx = DistContext(
             rank=dist.get_rank(),
@@ -98,9 +98,9 @@ class Ours:
     def train(self, task: Task, on_epoch: Callable[[int], None]) -> None:
         """One block: ``train()`` with a sampler running; then wait for the metrics to be
         delivered (after the timed span)."""
+        from mlbench_core.engine.tracker import PhaseTracker
+        from mlbench_core.engine.trainer import train
         from mlbench_core.worker.sampler import ResourceSampler
-        from mlbench_core.worker.tracker import PhaseTracker
-        from mlbench_core.worker.trainer import train
 
         def echo(line: str) -> None:
             print(line, flush=True)
@@ -144,7 +144,7 @@ def main() -> None:
     dist.init_process_group("gloo", init_method="env://")
     try:
         rank, world_size = dist.get_rank(), dist.get_world_size()
-        task = digits.build(TaskContext(rank=rank, world_size=world_size))
+        task = digits.build(TaskContext(rank=rank, world_size=world_size), REGISTRY["digits"])
         task = dataclasses.replace(task, goal=None, epochs=args.block_epochs)
         samples = world_size * len(task.train_loader.y) * (args.block_epochs - 1)
         ours = Ours(args)

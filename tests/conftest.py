@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.environment import configure
+from harness.environment import configure
 
 TEST_ROOT = configure()
 
@@ -25,7 +25,7 @@ def _require_service(reason: str) -> None:
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
     """Airflow's metadata DB migrated and the DAGs folder serialized into it."""
-    from tests.support.environment import migrate_airflow_db
+    from harness.environment import migrate_airflow_db
 
     migrate_airflow_db()
 
@@ -104,7 +104,7 @@ def admin_token(airflow_app) -> str:  # noqa: ANN001
     """A JWT of the test admin, from Airflow's own ``POST /auth/token``."""
     from fastapi.testclient import TestClient
 
-    from tests.support.environment import ADMIN
+    from harness.environment import ADMIN
 
     with TestClient(airflow_app) as client:
         response = client.post("/auth/token", json={"username": ADMIN[0], "password": ADMIN[1]})
@@ -132,7 +132,7 @@ def store(store_url: str, settings_env: pytest.MonkeyPatch):  # noqa: ANN201
 @pytest.fixture(scope="session")
 def live_server(airflow_app) -> Iterator[str]:  # noqa: ANN001
     """Airflow's API app served by uvicorn on a free loopback port; its base URL."""
-    from tests.support.server import ThreadedServer
+    from harness.server import ThreadedServer
 
     with ThreadedServer(airflow_app) as server:
         yield server.url

@@ -37,7 +37,7 @@ import psutil
 import torch
 import torch.distributed as dist
 
-from mlbench_core.worker.distributed import collective
+from mlbench_core.engine.distributed import collective
 
 __all__ = [
     "DEFAULT_DTYPES",

@@ -9,11 +9,12 @@ from typing import Any
 
 import torch
 
-from mlbench_core.benchmarks.registry import BenchmarkSpec, Goal
+from mlbench_core.benchmarks.registry import BenchmarkSpec
 from mlbench_core.datasets import Source, obtain
-from mlbench_core.worker import WorkerError
-from mlbench_core.worker.schedules import constant, warmup_multistep
-from mlbench_core.worker.trainer import TaskContext
+from mlbench_core.engine import WorkerError
+from mlbench_core.engine.goals import Goal
+from mlbench_core.engine.schedules import constant, warmup_multistep
+from mlbench_core.engine.trainer import TaskContext
 
 __all__ = ["dataset_file", "epochs", "goal", "optimizer", "scheduler", "settings"]
 

@@ -14,10 +14,10 @@ import torch
 from torch import nn
 
 from mlbench_core.benchmarks import common
-from mlbench_core.benchmarks.registry import get_benchmark
+from mlbench_core.benchmarks.registry import BenchmarkSpec
 from mlbench_core.datasets import Batches, partition, shard
-from mlbench_core.worker.metrics import top_k_accuracy
-from mlbench_core.worker.trainer import Task, TaskContext
+from mlbench_core.engine.metrics import top_k_accuracy
+from mlbench_core.engine.trainer import Task, TaskContext
 
 __all__ = ["Batches", "build", "load", "partition", "shard"]
 
@@ -44,9 +44,8 @@ def model(hidden: int = HIDDEN) -> nn.Module:
     return nn.Sequential(nn.Linear(64, hidden), nn.ReLU(), nn.Linear(hidden, 10))
 
 
-def build(ctx: TaskContext) -> Task:
+def build(ctx: TaskContext, spec: BenchmarkSpec) -> Task:
     """The digits task for rank ``ctx.rank`` of ``ctx.world_size``."""
-    spec = get_benchmark("digits")
     hp = common.settings(spec, ctx)
     x_train, y_train, x_val, y_val = load()
     mine = partition(len(y_train), ctx.rank, ctx.world_size, ctx.seed)

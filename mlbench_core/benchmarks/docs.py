@@ -6,7 +6,8 @@ up to date).
 
 from __future__ import annotations
 
-from mlbench_core.benchmarks.registry import REGISTRY, BenchmarkSpec, Goal
+from mlbench_core.benchmarks.registry import REGISTRY, BenchmarkSpec
+from mlbench_core.engine.goals import Goal
 
 __all__ = ["render"]
 

@@ -7,11 +7,11 @@ from typing import Any
 import torch
 
 from mlbench_core.benchmarks import common
-from mlbench_core.benchmarks.registry import get_benchmark
+from mlbench_core.benchmarks.registry import BenchmarkSpec
 from mlbench_core.datasets import BpttBatches, contiguous, synthetic_wikitext2, wikitext2
+from mlbench_core.engine.metrics import perplexity
+from mlbench_core.engine.trainer import Task, TaskContext
 from mlbench_core.models.lstm import AWDLSTM, StatefulLanguageModel, lm_loss
-from mlbench_core.worker.metrics import perplexity
-from mlbench_core.worker.trainer import Task, TaskContext
 
 __all__ = ["build", "load"]
 
@@ -27,10 +27,9 @@ def load(ctx: TaskContext) -> tuple[wikitext2.Corpus, dict[str, Any]]:
     return corpus, {"source": "file", "dataset": "wikitext2", "files": [record]}
 
 
-def build(ctx: TaskContext) -> Task:
+def build(ctx: TaskContext, spec: BenchmarkSpec) -> Task:
     """AWD-LSTM for rank ``ctx.rank``: a contiguous 1/world_size of the training tokens cut
     into ``batch_size`` streams, and a contiguous part of the validation tokens."""
-    spec = get_benchmark("3a")
     hp = common.settings(spec, ctx)
     corpus, source = load(ctx)
     bptt = int(hp["bptt"])

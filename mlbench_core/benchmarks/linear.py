@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from mlbench_core.benchmarks import common
-from mlbench_core.benchmarks.registry import get_benchmark
+from mlbench_core.benchmarks.registry import BenchmarkSpec
 from mlbench_core.datasets import (
     Batches,
     SyntheticBatches,
@@ -16,9 +16,9 @@ from mlbench_core.datasets import (
     shard,
     synthetic_epsilon,
 )
+from mlbench_core.engine.metrics import accuracy
+from mlbench_core.engine.trainer import Task, TaskContext
 from mlbench_core.models.logistic import LogisticRegression, l2_logistic_loss
-from mlbench_core.worker.metrics import accuracy
-from mlbench_core.worker.trainer import Task, TaskContext
 
 __all__ = ["build", "loaders"]
 
@@ -51,10 +51,9 @@ def loaders(ctx: TaskContext, batch_size: int) -> tuple[Any, Any, dict[str, Any]
     return train, Batches(x_test[val], y_test[val], VAL_BATCH), source
 
 
-def build(ctx: TaskContext) -> Task:
+def build(ctx: TaskContext, spec: BenchmarkSpec) -> Task:
     """Logistic regression for rank ``ctx.rank``: its partition of the training rows, its
     shard of the test rows for validation."""
-    spec = get_benchmark("2a")
     hp = common.settings(spec, ctx)
     train_loader, val_loader, source = loaders(ctx, int(hp["batch_size"]))
     torch.manual_seed(ctx.seed)

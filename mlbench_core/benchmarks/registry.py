@@ -10,19 +10,16 @@ take their hyperparameters from it.
 
 from __future__ import annotations
 
-from typing import Literal
+import importlib
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from mlbench_core.engine.goals import Goal
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Goal(_Frozen):
-    metric: str
-    target: float
-    higher_is_better: bool = True
 
 
 class OptimizerSpec(_Frozen):
@@ -44,7 +41,20 @@ class ScheduleSpec(_Frozen):
 
 
 class BenchmarkSpec(_Frozen):
+    """One benchmark: what it is, and the code that runs it (``implementation``, loaded only
+    by the worker: the registry stays free of torch)."""
+
     id: str
+    kind: Literal["training", "communication"] = Field(
+        default="training",
+        description="training: the engine trains the task the implementation builds; "
+        "communication: the implementation measures the communication backend",
+    )
+    implementation: str = Field(
+        exclude=True,
+        pattern=r"^[\w.]+:\w+$",
+        description="module:function of the task builder (training) or of the measurement",
+    )
     title: str
     task: str
     model: str
@@ -65,12 +75,20 @@ class BenchmarkSpec(_Frozen):
     image: str = "mlbench-worker"
     notes: tuple[str, ...] = ()
 
+    def load(self) -> Any:
+        """The implementation: a builder ``(TaskContext, BenchmarkSpec) -> Task`` for
+        training benchmarks; the measurement function for communication ones."""
+        module, _, name = self.implementation.partition(":")
+        return getattr(importlib.import_module(module), name)
+
 
 REGISTRY: dict[str, BenchmarkSpec] = {
     spec.id: spec
     for spec in (
         BenchmarkSpec(
             id="0a",
+            kind="communication",
+            implementation="mlbench_core.benchmarks.allreduce:run",
             title="All-reduce backend benchmark",
             task="communication",
             model="none",
@@ -97,6 +115,7 @@ REGISTRY: dict[str, BenchmarkSpec] = {
         ),
         BenchmarkSpec(
             id="1a",
+            implementation="mlbench_core.benchmarks.vision:build",
             title="ResNet-20 on CIFAR-10",
             task="image classification",
             model="resnet20",
@@ -125,6 +144,7 @@ REGISTRY: dict[str, BenchmarkSpec] = {
         ),
         BenchmarkSpec(
             id="2a",
+            implementation="mlbench_core.benchmarks.linear:build",
             title="Logistic regression on epsilon",
             task="linear learning",
             model="logistic-regression",
@@ -149,6 +169,7 @@ REGISTRY: dict[str, BenchmarkSpec] = {
         ),
         BenchmarkSpec(
             id="3a",
+            implementation="mlbench_core.benchmarks.language:build",
             title="AWD-LSTM language model on Wikitext-2",
             task="language modelling",
             model="awd-lstm",
@@ -173,6 +194,7 @@ REGISTRY: dict[str, BenchmarkSpec] = {
         ),
         BenchmarkSpec(
             id="digits",
+            implementation="mlbench_core.benchmarks.digits:build",
             title="Demo: MLP on scikit-learn digits",
             task="image classification",
             model="mlp",

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from mlbench_core.benchmarks import common
-from mlbench_core.benchmarks.registry import get_benchmark
+from mlbench_core.benchmarks.registry import BenchmarkSpec
 from mlbench_core.datasets import (
     Batches,
     SyntheticBatches,
@@ -20,9 +20,9 @@ from mlbench_core.datasets import (
     synthetic_cifar10,
 )
 from mlbench_core.datasets.download import folder_lock
+from mlbench_core.engine.metrics import top_k_accuracy
+from mlbench_core.engine.trainer import Task, TaskContext
 from mlbench_core.models.resnet import resnet20
-from mlbench_core.worker.metrics import top_k_accuracy
-from mlbench_core.worker.trainer import Task, TaskContext
 
 __all__ = ["build", "loaders"]
 
@@ -68,10 +68,9 @@ def loaders(ctx: TaskContext, batch_size: int) -> tuple[Any, Any, dict[str, Any]
     return train, val, {"source": "file", "dataset": "cifar10", "files": [record]}
 
 
-def build(ctx: TaskContext) -> Task:
+def build(ctx: TaskContext, spec: BenchmarkSpec) -> Task:
     """ResNet-20 for rank ``ctx.rank``: its partition of the 50,000 training images (random
     crop + flip), its shard of the 10,000 test images for validation."""
-    spec = get_benchmark("1a")
     hp = common.settings(spec, ctx)
     train_loader, val_loader, source = loaders(ctx, int(hp["batch_size"]))
     torch.manual_seed(ctx.seed)  # the same initial weights on every rank

@@ -70,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     # Imported after parsing, so that --help does not wait for torch.
+    from mlbench_core.engine.distributed import DEFAULT_TIMEOUT
     from mlbench_core.worker import main as worker
-    from mlbench_core.worker.distributed import DEFAULT_TIMEOUT
 
     try:
         return worker.run(

@@ -16,15 +16,15 @@ import torch
 
 from mlbench_core.api import ApiClient, ApiError, MetricsWriter
 from mlbench_core.benchmarks import allreduce, common
-from mlbench_core.benchmarks.implementations import get_builder
 from mlbench_core.benchmarks.registry import BenchmarkSpec, get_benchmark
 from mlbench_core.datasets import DatasetError
+from mlbench_core.engine import WorkerError, distributed
+from mlbench_core.engine.distributed import DEFAULT_TIMEOUT
+from mlbench_core.engine.tracker import PhaseTracker
+from mlbench_core.engine.trainer import TaskContext, train
 from mlbench_core.settings import get_settings
-from mlbench_core.worker import WorkerError, distributed, reproducibility
-from mlbench_core.worker.distributed import DEFAULT_TIMEOUT
+from mlbench_core.worker import reproducibility
 from mlbench_core.worker.sampler import ResourceSampler
-from mlbench_core.worker.tracker import PhaseTracker
-from mlbench_core.worker.trainer import TaskContext, train
 
 __all__ = ["Options", "run"]
 
@@ -112,9 +112,8 @@ def _train(
     applied: dict[str, Any],
 ) -> None:
     settings = get_settings()
-    build = get_builder(spec.id)
     try:
-        task = build(
+        task = spec.load()(
             TaskContext(
                 rank=ctx.rank,
                 world_size=ctx.world_size,
@@ -127,7 +126,8 @@ def _train(
                 data_checksums=dict(settings.data_checksums),
                 synthetic=options.synthetic,
                 overrides=dict(options.overrides),
-            )
+            ),
+            spec,
         )
     except DatasetError as exc:
         raise WorkerError(f"dataset of benchmark {spec.id}: {exc}", 1) from None
@@ -177,7 +177,8 @@ def _allreduce(
     ctx: distributed.DistContext,
     applied: dict[str, Any],
 ) -> None:
-    """Benchmark 0a: all-reduce latency and bus bandwidth per size and dtype."""
+    """A communication benchmark (0a): all-reduce latency and bus bandwidth per size and
+    dtype."""
     context = TaskContext(ctx.rank, ctx.world_size, light=options.light)
     hyper = common.settings(spec, replace(context, overrides=dict(options.overrides)))
     largest = int(hyper["light_max_elements" if options.light else "max_elements"])
@@ -196,7 +197,8 @@ def _allreduce(
             writer.write(name, value, run_id=options.run_id, metadata=json.dumps(meta))
 
     start = time.perf_counter()
-    rows = allreduce.run(
+    measure = spec.load()  # allreduce.run
+    rows = measure(
         ctx.rank,
         ctx.world_size,
         sizes=sizes,
@@ -218,6 +220,10 @@ def _allreduce(
         }
         result = _finite(result)
         _store("result", lambda: client.put_result(options.run_id, result), result)
+
+
+# What the entrypoint does around a benchmark of each kind.
+BODIES: dict[str, Callable[..., None]] = {"training": _train, "communication": _allreduce}
 
 
 @dataclass(frozen=True)
@@ -246,9 +252,11 @@ def run(options: Options) -> int:
         spec = get_benchmark(options.benchmark)
     except KeyError as exc:
         raise WorkerError(exc.args[0]) from None
-    body = _allreduce if spec.id == "0a" else _train
-    if body is _train:
-        get_builder(spec.id)  # fails early (exit 2) without an implementation
+    body = BODIES[spec.kind]
+    try:
+        spec.load()  # fails early (exit 2) without an implementation
+    except (ImportError, AttributeError) as exc:
+        raise WorkerError(f"benchmark {spec.id} has no implementation: {exc}") from None
     aggregation = _choose_aggregation(spec, options.aggregation)
     if options.epochs is not None and options.epochs < 1:
         raise WorkerError("--epochs must be at least 1")

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from harness.environment import ADMIN, REPO
 from mlbench_core.api import ApiClient
-from tests.support.environment import ADMIN, REPO
 
 
 @pytest.fixture

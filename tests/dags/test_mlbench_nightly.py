@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.support.environment import REPO
+from harness.environment import REPO
 
 
 def parse(settings_env, **env: str):  # noqa: ANN001, ANN201

@@ -14,10 +14,10 @@ from datetime import date, timedelta
 import pytest
 import requests
 
+from harness.environment import VENV_BIN
+from harness.server import free_port
 from mlbench_core.settings import Settings
 from mlbench_core.stack import Stack
-from tests.support.environment import VENV_BIN
-from tests.support.server import free_port
 
 SUITE = """
 history: 7

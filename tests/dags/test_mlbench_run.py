@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.environment import REPO
+from harness.environment import REPO
 
 
 def parse(settings_env, backend: str):  # noqa: ANN001, ANN201

@@ -10,11 +10,11 @@ import zipfile
 import pytest
 import requests
 
+from harness.environment import VENV_BIN
+from harness.processes import Service
+from harness.server import free_port
 from tests.dashboard.browser import wait_for_text
 from tests.dashboard.data import seed_run
-from tests.support.environment import VENV_BIN
-from tests.support.processes import Service
-from tests.support.server import free_port
 
 
 @pytest.fixture

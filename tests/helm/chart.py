@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.environment import REPO
+from harness.environment import REPO
 
 CHART = REPO / "helm" / "mlbench"
 RELEASE = "bench"

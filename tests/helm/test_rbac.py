@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.environment import REPO
 from mlbench_core.launch import kubernetes as k8s
 from tests.helm.chart import find, render
-from tests.support.environment import REPO
 
 METHOD = re.compile(
     r"\b(connect_get|connect_post|create|read|list|patch|replace|delete_collection|delete)"

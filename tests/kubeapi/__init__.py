@@ -30,8 +30,40 @@ class Request:
     headers: dict[str, str]  # names in lower case
 
 
+class LoopbackServer:
+    """A threaded HTTP(S) server on a free loopback port, stopped on exit."""
+
+    server: ThreadingHTTPServer | None = None
+    tls: tuple[Path, Path] | None = None  # (certificate, key)
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return self.server.server_address[1]
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.server.daemon_threads = True
+        if self.tls:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self.tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self.server is not None
+        self.server.shutdown()
+        self.server.server_close()
+
+
 @dataclass
-class FakeKubeApi:
+class FakeKubeApi(LoopbackServer):
     """Routes ``(method, path)`` to ``(status, JSON body)``; records every request."""
 
     routes: dict[tuple[str, str], tuple[int, Any]] = field(default_factory=dict)
@@ -44,17 +76,6 @@ class FakeKubeApi:
 
     def requests_to(self, path: str) -> list[Request]:
         return [r for r in self.requests if r.path == path]
-
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        scheme = "https" if self.tls else "http"
-        return f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
-
-    @property
-    def port(self) -> int:
-        assert self.server is not None
-        return self.server.server_address[1]
 
     def __enter__(self) -> FakeKubeApi:
         api = self
@@ -94,18 +115,8 @@ class FakeKubeApi:
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        if self.tls:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(*self.tls)
-            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._serve(Handler)
         return self
-
-    def __exit__(self, *_exc: object) -> None:
-        assert self.server is not None
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def write_kubeconfig(path: Path, server: str, namespace: str = "default") -> Path:

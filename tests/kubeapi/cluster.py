@@ -14,11 +14,11 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.kubeapi import Request, recorded
+from tests.kubeapi import LoopbackServer, Request, recorded
 
 
 def _status(listing: str, name: str) -> dict[str, Any]:
@@ -108,7 +108,7 @@ def _not_found(kind: str, name: str) -> tuple[int, dict[str, Any]]:
     }
 
 
-class FakeCluster:
+class FakeCluster(LoopbackServer):
     """One namespace's pods, secrets and services behind a real HTTP server on 127.0.0.1.
 
     ``scripts`` maps a pod name to what its container does (default: one line, exit 0).
@@ -122,7 +122,6 @@ class FakeCluster:
         self.written: dict[str, list[tuple[str, str]]] = {}  # pod -> (timestamp, line)
         self.requests: list[Request] = []
         self.lock = threading.Lock()
-        self.server: ThreadingHTTPServer | None = None
 
     # -- the API ------------------------------------------------------------------------------
 
@@ -218,11 +217,6 @@ class FakeCluster:
 
     # -- the server ---------------------------------------------------------------------------
 
-    @property
-    def url(self) -> str:
-        assert self.server is not None
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
     def requests_to(self, method: str, path: str) -> list[Request]:
         return [r for r in self.requests if r.method == method and r.path == path]
 
@@ -278,12 +272,5 @@ class FakeCluster:
                 pass
 
         Handler.protocol_version = "HTTP/1.1"
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self._serve(Handler)
         return self
-
-    def __exit__(self, *_exc: object) -> None:
-        assert self.server is not None
-        self.server.shutdown()
-        self.server.server_close()

@@ -11,6 +11,7 @@ import psutil
 import pytest
 import requests
 
+from harness.server import free_port
 from mlbench_core.cli import main
 from mlbench_core.settings import Settings
 from mlbench_core.stack import PROCESSES, PortInUse, Stack, StackError
@@ -20,7 +21,6 @@ from mlbench_core.stack_env import (
     load_credentials,
     stack_environment,
 )
-from tests.support.server import free_port
 from tests.support.waiting import wait_for
 
 

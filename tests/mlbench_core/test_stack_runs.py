@@ -12,12 +12,12 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
+from harness.environment import VENV_BIN
+from harness.server import free_port
 from mlbench_core.api import ApiClient, NotFound
 from mlbench_core.settings import Settings
 from mlbench_core.stack import Stack
-from tests.support.environment import VENV_BIN
 from tests.support.sandboxes import footprint
-from tests.support.server import free_port
 from tests.support.waiting import wait_for
 
 # Slows each training step so that a run lasts long enough to be stopped mid-way.

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.support.environment import ADMIN, VENV_BIN
-from tests.support.processes import Service
-from tests.support.server import free_port
+from harness.environment import ADMIN, VENV_BIN
+from harness.processes import Service
+from harness.server import free_port
 
 
 @pytest.fixture(scope="module")

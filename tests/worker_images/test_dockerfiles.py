@@ -20,9 +20,9 @@ import pytest
 from packaging.requirements import Requirement
 from setuptools import find_packages
 
+from harness.environment import REPO
 from mlbench_core import __version__
 from mlbench_core.benchmarks import REGISTRY
-from tests.support.environment import REPO
 
 IMAGES = REPO / "worker_images"
 ENTRYPOINT = ["python", "-m", "mlbench_core.worker"]
@@ -201,8 +201,9 @@ class OnlyTheWorkersPackages(importlib.abc.MetaPathFinder):
         if top not in allowed and top not in sys.stdlib_module_names and not top.startswith("_"):
             raise ModuleNotFoundError(f"{{name}} is not in the worker image", name=name)
 sys.meta_path.insert(0, OnlyTheWorkersPackages())
-import mlbench_core.worker.main, mlbench_core.benchmarks.implementations
-from mlbench_core.benchmarks import allreduce, digits, language, linear, vision
+import mlbench_core.worker.main
+from mlbench_core.benchmarks import REGISTRY
+implementations = [spec.load() for spec in REGISTRY.values()]
 from mlbench_core.worker.__main__ import main
 sys.argv = ["mlbench_core.worker", "--help"]
 main()

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
+from harness.server import free_port
 from mlbench_core.api import (
     ApiClient,
     ApiError,
@@ -24,7 +25,6 @@ from mlbench_core.api import (
     ValidationFailed,
     raise_for_response,
 )
-from tests.support.server import free_port
 
 T0 = datetime(2024, 5, 1, 12, 0, 0)  # naive: UTC
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from harness.server import ThreadedServer, free_port
 from mlbench_core.api import ApiClient, ApiError, MetricsWriter, ServerError, WriterStats
-from tests.support.server import ThreadedServer, free_port
 
 LOGGER = "mlbench_core.api.writer"
 

@@ -10,7 +10,7 @@ import torch
 import torch.distributed as dist
 
 from mlbench_core.benchmarks import allreduce
-from tests.mlbench_core.worker.launch import Group
+from tests.support.rank_group import Group
 
 
 def test_sizes_are_log_spaced_from_one_to_the_maximum():
@@ -121,9 +121,7 @@ def _check_measured(row: dict) -> None:
 
 
 def test_two_ranks_over_gloo(tmp_path):
-    with Group(
-        ["-m", "tests.mlbench_core.worker.suite_ranks", "bench", str(tmp_path)], 2, tmp_path
-    ) as group:
+    with Group(["-m", "tests.support.suite_ranks", "bench", str(tmp_path)], 2, tmp_path) as group:
         assert group.wait(60) == [0, 0], group.output()
     rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     rows = rank0["rows"]

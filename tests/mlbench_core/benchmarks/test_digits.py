@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from mlbench_core.benchmarks import digits, get_benchmark
-from mlbench_core.benchmarks.implementations import get_builder
-from mlbench_core.worker import WorkerError
-from mlbench_core.worker.trainer import TaskContext
+from mlbench_core.benchmarks import REGISTRY, digits, get_benchmark
+from mlbench_core.engine.trainer import TaskContext
+
+SPEC = REGISTRY["digits"]
 
 
 def test_data_is_the_bundled_set_split_80_20_the_same_way_each_time():
@@ -63,29 +63,28 @@ def test_batches_cover_the_partition_and_reshuffle_each_epoch():
 
 
 def test_task_per_rank_same_model_same_number_of_batches():
-    tasks = [digits.build(TaskContext(rank=r, world_size=2, seed=3)) for r in (0, 1)]
+    tasks = [digits.build(TaskContext(rank=r, world_size=2, seed=3), SPEC) for r in (0, 1)]
     spec = get_benchmark("digits")
     assert tasks[0].goal == spec.goal and tasks[0].epochs == spec.epochs == 30
     assert len(tasks[0].train_loader) == len(tasks[1].train_loader) == -(-719 // 32)
     for a, b in zip(tasks[0].model.parameters(), tasks[1].model.parameters(), strict=True):
         assert torch.equal(a, b)
-    light = digits.build(TaskContext(rank=0, world_size=1, light=True, epochs=4))
+    light = digits.build(TaskContext(rank=0, world_size=1, light=True, epochs=4), SPEC)
     assert light.goal == spec.light_goal and light.epochs == 4
     x, y = next(iter(tasks[0].val_loader))
     assert tasks[0].model(x).shape == (len(y), 10)
 
 
-def test_builders_exist_for_every_training_benchmark():
-    from mlbench_core.benchmarks import language, linear, vision
+def test_each_benchmark_names_its_implementation():
+    from mlbench_core.benchmarks import allreduce, language, linear, vision
 
-    assert get_builder("digits") is digits.build
-    assert (get_builder("1a"), get_builder("2a"), get_builder("3a")) == (
-        vision.build,
-        linear.build,
-        language.build,
-    )
-    with pytest.raises(WorkerError, match="benchmark 0a has no implementation yet") as info:
-        get_builder("0a")  # 0a trains nothing: the worker measures all-reduce instead
-    assert info.value.exit_code == 2
-    with pytest.raises(WorkerError, match="unknown benchmark 'nope'"):
-        get_builder("nope")
+    loaded = {spec.id: spec.load() for spec in REGISTRY.values()}
+    assert loaded == {
+        "0a": allreduce.run,
+        "1a": vision.build,
+        "2a": linear.build,
+        "3a": language.build,
+        "digits": digits.build,
+    }
+    assert {spec.id for spec in REGISTRY.values() if spec.kind == "communication"} == {"0a"}
+    assert "implementation" not in SPEC.model_dump()  # the API shows what, not which code

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from mlbench_core.api import ApiClient
-from mlbench_core.worker.tracker import PHASES
+from mlbench_core.engine.tracker import PHASES
 from tests.mlbench_core.datasets import formats
-from tests.mlbench_core.worker.launch import Group, worker_args
 from tests.support.mirror import serve
+from tests.support.rank_group import Group, worker_args
 
 
 @dataclass

@@ -11,10 +11,10 @@ import zipfile
 
 import pytest
 
+from harness.environment import ADMIN, VENV_BIN
+from harness.server import free_port
 from mlbench_core.api import ApiClient
 from tests.mlbench_core.launch.test_facilities import require_facilities
-from tests.support.environment import ADMIN, VENV_BIN
-from tests.support.server import free_port
 
 
 @pytest.fixture

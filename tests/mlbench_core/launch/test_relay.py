@@ -9,12 +9,12 @@ import sys
 
 import pytest
 
+from harness.server import free_port
 from mlbench_core.launch.facilities import detect
 from mlbench_core.launch.netns import RunNetwork
 from mlbench_core.launch.relay import ApiRelay
 from mlbench_core.settings import Settings
 from tests.mlbench_core.launch.test_facilities import require_facilities
-from tests.support.server import free_port
 
 FETCH = """
 import sys, requests

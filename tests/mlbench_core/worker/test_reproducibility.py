@@ -17,8 +17,8 @@ import psutil
 import pytest
 import torch
 
+from harness.environment import REPO
 from mlbench_core.worker.reproducibility import data_source, record, seed_everything
-from tests.support.environment import REPO
 
 
 def _draws() -> tuple:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from tests.mlbench_core.worker.launch import Group, worker_args
-from tests.support.server import free_port
+from harness.server import free_port
+from tests.support.rank_group import Group, worker_args
 
 SLOW = ("--set", "lr=0.01")  # the goal stays out of reach in 4 epochs
 

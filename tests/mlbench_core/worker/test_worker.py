@@ -12,10 +12,10 @@ import pytest
 import torch
 from sqlalchemy import select
 
+from harness.server import free_port
 from mlbench_core.api import ApiClient
-from mlbench_core.worker.tracker import PHASES
-from tests.mlbench_core.worker.launch import Group, worker_args
-from tests.support.server import free_port
+from mlbench_core.engine.tracker import PHASES
+from tests.support.rank_group import Group, worker_args
 
 CONTAINER_SERIES = {
     "container_cpu_usage_seconds_total",

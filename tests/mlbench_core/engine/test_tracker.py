@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from mlbench_core.worker.tracker import GROUPS, PHASES, PhaseTracker
+from mlbench_core.engine.tracker import GROUPS, PHASES, PhaseTracker
 
 
 class Clock:

@@ -1,5 +1,5 @@
 """Scenarios for checkpoint agreement and the all-reduce benchmark, run by each rank of a real
-process group: ``python -m tests.mlbench_core.worker.suite_ranks SCENARIO OUTDIR``. Each rank
+process group: ``python -m tests.support.suite_ranks SCENARIO OUTDIR``. Each rank
 writes what it saw to ``OUTDIR/rank<R>.json``."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from mlbench_core.benchmarks import allreduce
-from mlbench_core.worker import checkpoint, distributed
+from mlbench_core.engine import checkpoint, distributed
 
 
 def damage(file: Path) -> None:

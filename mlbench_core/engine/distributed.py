@@ -16,7 +16,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
-from mlbench_core.worker import WorkerError
+from mlbench_core.engine import WorkerError
 
 __all__ = ["DEFAULT_TIMEOUT", "DistContext", "choose_backend", "collective", "destroy", "init"]
 

@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache"
 ADMIN = ("admin", "mlbench-test-admin")
 VENV_BIN = Path(sys.executable).parent

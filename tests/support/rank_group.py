@@ -10,8 +10,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.environment import REPO
-from tests.support.server import free_port
+from harness.environment import REPO
+from harness.server import free_port
 
 _CLEARED = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "LOCAL_RANK")
 _CLEARED_PREFIX = ("MLBENCH_API_", "MLBENCH_POD_")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tests.mlbench_core.worker.launch import Group
+from tests.support.rank_group import Group
 
 
 def run_step(tmp_path, strategy: str) -> list[dict]:
-    args = ["-m", "tests.mlbench_core.worker.ranks", f"aggregate-{strategy}", str(tmp_path)]
+    args = ["-m", "tests.support.ranks", f"aggregate-{strategy}", str(tmp_path)]
     with Group(args, 2, tmp_path) as group:
         assert group.wait(60) == [0, 0], group.output()
     return [torch.load(tmp_path / f"rank{r}.pt") for r in (0, 1)]

@@ -21,13 +21,12 @@ import torch
 import torch.distributed as dist
 
 from mlbench_core.api.writer import MetricsWriter
-from mlbench_core.benchmarks.registry import Goal
-from mlbench_core.worker import checkpoint
-from mlbench_core.worker.aggregation import Aggregator, all_reduce_sum, make_aggregator
-from mlbench_core.worker.distributed import DistContext, collective
-from mlbench_core.worker.goals import GoalWatch
-from mlbench_core.worker.metrics import Metric
-from mlbench_core.worker.tracker import PhaseTracker
+from mlbench_core.engine import checkpoint
+from mlbench_core.engine.aggregation import Aggregator, all_reduce_sum, make_aggregator
+from mlbench_core.engine.distributed import DistContext, collective
+from mlbench_core.engine.goals import Goal, GoalWatch
+from mlbench_core.engine.metrics import Metric
+from mlbench_core.engine.tracker import PhaseTracker
 
 __all__ = ["Task", "TaskContext", "train"]
 

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import math
 
-from mlbench_core.benchmarks.registry import Goal
+from pydantic import BaseModel, ConfigDict
 
-__all__ = ["GoalWatch", "goal_reached"]
+__all__ = ["Goal", "GoalWatch", "goal_reached"]
+
+
+class Goal(BaseModel):
+    """A quality target: ``metric`` (a validation metric) reaching ``target``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    metric: str
+    target: float
+    higher_is_better: bool = True
 
 
 def goal_reached(goal: Goal | None, value: float) -> bool:

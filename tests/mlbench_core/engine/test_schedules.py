@@ -7,8 +7,8 @@ import io
 import pytest
 import torch
 
-from mlbench_core.worker import schedules
-from mlbench_core.worker.schedules import (
+from mlbench_core.engine import schedules
+from mlbench_core.engine.schedules import (
     WarmupMultiStep,
     constant,
     resnet20_schedule,

@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from mlbench_core.worker.distributed import collective
+from mlbench_core.engine.distributed import collective
 
 __all__ = [
     "AGGREGATORS",

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from tests.mlbench_core.worker.launch import Group
+from tests.support.rank_group import Group
 
 
 @pytest.mark.parametrize(
     ("variant", "epochs", "reached"), [("goal", 1, True), ("epochs", 2, False)]
 )
 def test_rank0s_decision_stops_all_ranks_at_the_same_epoch(tmp_path, variant, epochs, reached):
-    args = ["-m", "tests.mlbench_core.worker.ranks", f"stop-{variant}", str(tmp_path)]
+    args = ["-m", "tests.support.ranks", f"stop-{variant}", str(tmp_path)]
     with Group(args, 2, tmp_path) as group:
         assert group.wait(60) == [0, 0], group.output()
     results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]

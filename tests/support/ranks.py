@@ -1,5 +1,5 @@
 """Scenarios run by each rank of a real process group (started by the tests, one process per
-rank): ``python -m tests.mlbench_core.worker.ranks SCENARIO OUTDIR``. Each rank writes what it
+rank): ``python -m tests.support.ranks SCENARIO OUTDIR``. Each rank writes what it
 saw to ``OUTDIR/rank<R>.pt`` or ``.json``."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import torch
 
-from mlbench_core.benchmarks import digits
-from mlbench_core.benchmarks.registry import Goal
-from mlbench_core.worker import aggregation, distributed
-from mlbench_core.worker.trainer import TaskContext, train
+from mlbench_core.benchmarks import REGISTRY, digits
+from mlbench_core.engine import aggregation, distributed
+from mlbench_core.engine.goals import Goal
+from mlbench_core.engine.trainer import TaskContext, train
 
 
 class _Net(torch.nn.Module):
@@ -78,7 +78,9 @@ def aggregate(ctx: distributed.DistContext, out: Path, strategy: str) -> None:
 
 def stop_by_rank0(ctx: distributed.DistContext, out: Path, variant: str) -> None:
     """Ranks disagree on goal and epochs: rank 0's decision must stop every rank."""
-    task = digits.build(TaskContext(rank=ctx.rank, world_size=ctx.world_size, epochs=6))
+    task = digits.build(
+        TaskContext(rank=ctx.rank, world_size=ctx.world_size, epochs=6), REGISTRY["digits"]
+    )
     if variant == "goal":  # only rank 0 has a (trivial) goal
         goal = Goal(metric="val_accuracy", target=0.0) if ctx.rank == 0 else None
         task = dataclasses.replace(task, goal=goal)

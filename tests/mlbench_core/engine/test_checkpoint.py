@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from mlbench_core.worker import checkpoint
-from mlbench_core.worker.checkpoint import CheckpointError
-from tests.mlbench_core.worker.launch import Group
-from tests.mlbench_core.worker.suite_ranks import damage
+from mlbench_core.engine import checkpoint
+from mlbench_core.engine.checkpoint import CheckpointError
+from tests.support.rank_group import Group
+from tests.support.suite_ranks import damage
 
 
 def _build(seed: int):
@@ -203,9 +203,7 @@ def test_agreement_is_trivial_alone(tmp_path):
 
 
 def test_ranks_agree_on_the_newest_common_epoch(tmp_path):
-    with Group(
-        ["-m", "tests.mlbench_core.worker.suite_ranks", "agree", str(tmp_path)], 2, tmp_path
-    ) as group:
+    with Group(["-m", "tests.support.suite_ranks", "agree", str(tmp_path)], 2, tmp_path) as group:
         assert group.wait(60) == [0, 0], group.output()
     rank0, rank1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     # Rank 1's epoch 3 is truncated: its latest is 2, and both agree on 2.

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from mlbench_core.worker.distributed import collective
+from mlbench_core.engine.distributed import collective
 
 __all__ = [
     "Checkpoint",

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from mlbench_core.worker.metrics import (
+from mlbench_core.engine.metrics import (
     Metric,
     accuracy,
     combine,

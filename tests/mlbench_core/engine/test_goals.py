@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from mlbench_core.benchmarks.registry import Goal
-from mlbench_core.worker.goals import GoalWatch, goal_reached
+from mlbench_core.engine.goals import Goal, GoalWatch, goal_reached
 
 UP = Goal(metric="val_accuracy", target=95.0)
 DOWN = Goal(metric="val_perplexity", target=70.0, higher_is_better=False)
