@@ -46,6 +46,8 @@ def _number(value: Any) -> Any:
     return number
 
 
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
+
 class ApiClient:
     """The mlbench REST API: one method per endpoint, JSON in, parsed JSON out.
 
@@ -93,9 +95,18 @@ class ApiClient:
         url = self.base_url + path
         query = {k: v for k, v in (params or {}).items() if v is not None}
         try:
-            response = self.session.request(
-                method, url, params=query or None, json=json, timeout=self.timeout
-            )
+            try:
+                response = self.session.request(
+                    method, url, params=query or None, json=json, timeout=self.timeout
+                )
+            except requests.ConnectionError as exc:
+                # A kept-alive connection the server has just closed is reset: an idempotent
+                # request is sent once more (POSTs are not: MetricsWriter retries its own).
+                if method not in IDEMPOTENT or isinstance(exc, requests.Timeout):
+                    raise
+                response = self.session.request(
+                    method, url, params=query or None, json=json, timeout=self.timeout
+                )
         except requests.Timeout as exc:
             raise ApiUnavailable(
                 f"{method} {url}: no answer in {self.timeout:g} s ({exc})"

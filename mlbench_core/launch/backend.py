@@ -123,7 +123,8 @@ class LaunchBackend(Protocol):
         self, client: ApiClient, run: dict[str, Any], ranks: list[dict], echo: Echo = print
     ) -> dict[str, Any]:
         """Run every rank to its end (backends without ``per_rank_tasks``); raises when the
-        ranks failed, after recording why in the run's job metadata."""
+        ranks failed: the Airflow side records the message as the run's failure reason
+        (unless the backend recorded one itself)."""
         ...
 
     def teardown(self, client: ApiClient, run: dict[str, Any], echo: Echo = print) -> None:

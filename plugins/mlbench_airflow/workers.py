@@ -21,6 +21,7 @@ from typing import Any
 from airflow.sdk import TaskGroup, get_current_context, task
 
 from mlbench_airflow.hooks import MlbenchApiHook
+from mlbench_core.api import NotFound
 from mlbench_core.api.client import ApiClient
 from mlbench_core.launch.backend import LaunchBackend, record_failure
 from mlbench_core.settings import get_settings
@@ -94,7 +95,10 @@ def workers_group(backend: LaunchBackend, run: Any) -> TaskGroup:
     def teardown(run: dict) -> None:
         with MlbenchApiHook().get_conn() as client:
             backend.teardown(client, run)
-            state = client.get_run(run["id"])["state"]
+            try:
+                state = client.get_run(run["id"])["state"]
+            except NotFound:
+                state = "CANCELLED"  # deleted: stopped first
         if state == "CANCELLED":
             # A stopped run's DAG run was marked failed; Airflow keeps it running until its
             # teardowns ran, then judges it by its leaves (finalize, skipped): this failure

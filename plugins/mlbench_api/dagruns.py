@@ -7,6 +7,7 @@ triggering and marking DAG runs may use Airflow's metadata database.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -60,5 +61,23 @@ def stop(dag_id: str, dag_run_id: str) -> bool:
         patch_dag_run_state(
             dag=dag, dag_run=dag_run, state=DagRunMutableStates.FAILED, session=session
         )
+        _settle_teardowns(dag, dag_run, session)
         log.info("mlbench: marked DAG run %s/%s failed", dag_id, dag_run_id)
         return True
+
+
+def _settle_teardowns(dag: Any, dag_run: Any, session: Any) -> None:
+    """Airflow leaves a DAG run marked failed running while a teardown may still run, then
+    judges it by its leaves. A teardown runs only after a setup succeeded: when none did,
+    nothing is set up, so its teardowns are skipped and the DAG run is failed now. (When one
+    did, the teardown cleans up and fails for the stopped run, which fails the DAG run.)"""
+    from airflow.utils.state import DagRunState, State, TaskInstanceState
+
+    tis = dag_run.get_task_instances(session=session)
+    tasks = dag.task_dict
+    if any(tasks[ti.task_id].is_setup and ti.state == TaskInstanceState.SUCCESS for ti in tis):
+        return
+    for ti in tis:
+        if tasks[ti.task_id].is_teardown and ti.state not in State.finished:
+            ti.state = TaskInstanceState.SKIPPED
+    dag_run.set_state(DagRunState.FAILED)

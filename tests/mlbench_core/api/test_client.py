@@ -390,3 +390,52 @@ def test_raise_for_response_renders_details():
     with pytest.raises(ServerError) as caught:
         raise_for_response(_response(500, b""))
     assert caught.value.message == "Reason"
+
+
+class _ResetsFirst:
+    """A server that resets its first ``resets`` connections, then answers ``[]``."""
+
+    def __init__(self, resets: int) -> None:
+        import threading
+
+        self.resets, self.seen = resets, 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/mlbench"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import struct
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.seen += 1
+            with conn:
+                conn.recv(65536)
+                if self.seen <= self.resets:  # RST instead of an answer
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    continue
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: 2\r\nConnection: close\r\n\r\n[]")  # fmt: skip
+
+
+def test_a_reset_connection_is_tried_once_more_for_reads_only():
+    server = _ResetsFirst(resets=1)
+    with ApiClient(server.url) as api:
+        assert api.get_benchmarks() == []
+    assert server.seen == 2
+    server.sock.close()
+    server = _ResetsFirst(resets=1)
+    with ApiClient(server.url) as api, pytest.raises(ApiUnavailable, match="cannot reach"):
+        api.post_logs(1, [{"rank": 0, "line": "x"}])  # a POST is not sent twice
+    assert server.seen == 1
+    server.sock.close()
+    server = _ResetsFirst(resets=2)
+    with ApiClient(server.url) as api, pytest.raises(ApiUnavailable, match="cannot reach"):
+        api.get_benchmarks()
+    assert server.seen == 2
+    server.sock.close()

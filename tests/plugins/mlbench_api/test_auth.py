@@ -27,6 +27,7 @@ ROUTES = [
     ("POST", "/api/runs/{run_id}/logs"),
     ("GET", "/api/runs/{run_id}/logs"),
     ("GET", "/api/benchmarks"),
+    ("GET", "/api/backend"),
     ("GET", "/api/nightly"),
     ("GET", "/api/nightly/{date}"),
     ("PUT", "/api/nightly/{date}"),
