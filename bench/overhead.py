@@ -564,7 +564,7 @@ def report(tp: dict[str, Any], su: dict[str, Any], meta: dict[str, Any]) -> str:
         "",
         "- *mlbench run*: `mlbench run NAME --benchmark digits --workers 2` (a new CLI "
         "process: admin login, `POST /runs`, which triggers the `mlbench_run` DAG run; the "
-        "scheduler runs `prepare`, then the `workers` group: `setup` (the dataset), `ranks`, "
+        "scheduler runs `prepare`, then the `workers` group: `setup`, then `ranks`, "
         "whose local launcher starts the ranks) "
         "against the running embedded stack (`Stack.up()` with MLBENCH_HOME in a temporary "
         f"folder and a free port took {su['stack_up_s']:.0f} s, not counted);",

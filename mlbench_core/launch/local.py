@@ -291,12 +291,12 @@ class LocalBackend:
         return {}  # the limits are recorded when the sandboxes exist (``launch``)
 
     def setup(self, client: ApiClient, run: dict[str, Any], echo: Echo = print) -> list[dict]:
-        """Sandboxes a killed launch left are removed; the dataset is fetched here, before any
-        rank starts, as an init container would (ranks in sandboxes reach only the API)."""
+        """Sandboxes a killed launch left are removed. Kept light (no torch import): the
+        dataset is fetched by :meth:`launch`, before any rank starts, as an init container
+        would (ranks in sandboxes reach only the API)."""
         if run.get("benchmark") is None:
             raise WorkersFailed("custom images need the kubernetes backend")
         sweep()
-        prefetch(run, echo)
         return [{"rank": rank, "pod": pod_name(run, rank)} for rank in range(run["num_workers"])]
 
     def launch(
