@@ -48,6 +48,7 @@ def _number(value: Any) -> Any:
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE"})
 
+
 class ApiClient:
     """The mlbench REST API: one method per endpoint, JSON in, parsed JSON out.
 

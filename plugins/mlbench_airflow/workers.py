@@ -21,7 +21,7 @@ from typing import Any
 from airflow.sdk import TaskGroup, get_current_context, task
 
 from mlbench_airflow.hooks import MlbenchApiHook
-from mlbench_core.api import NotFound
+from mlbench_core.api import ApiError, NotFound
 from mlbench_core.api.client import ApiClient
 from mlbench_core.launch.backend import LaunchBackend, record_failure
 from mlbench_core.settings import get_settings
@@ -76,7 +76,10 @@ def _failure_recorded(client: ApiClient, run: dict) -> Iterator[None]:
     try:
         yield
     except Exception as exc:
-        current = (client.get_run(run["id"]).get("job_metadata") or {}).get("failure")
+        try:
+            current = (client.get_run(run["id"]).get("job_metadata") or {}).get("failure")
+        except ApiError:  # the API is away: try to record it anyway, then raise the original
+            current = None
         if not current:
             record_failure(client, run["id"], str(exc) or type(exc).__name__)
         raise

@@ -116,9 +116,7 @@ def test_stopping_a_run_stops_its_workers_and_cancels_it(stack, client):
     stopped = client.stop_run(run["id"])
     assert stopped["state"] == "CANCELLED"
     wait_for(lambda: not workers_of(run["id"]), 60, "the workers to exit")
-    wait_for(
-        lambda: dag_run_state(stack, client, run["job_id"]) == "failed", 60, "DAG run failed"
-    )
+    wait_for(lambda: dag_run_state(stack, client, run["job_id"]) == "failed", 60, "DAG run failed")
     time.sleep(3)  # the finalize task, if it runs, must leave a cancelled run as it is
     assert client.get_run(run["id"])["state"] == "CANCELLED"
     wait_for(lambda: not sandboxes(), 30, "its sandboxes removed")
@@ -160,8 +158,6 @@ def test_deleting_a_running_run_stops_it_and_removes_it(stack, client):
         client.get_run(run["id"])
     wait_for(lambda: not workers_of(run["id"]), 60, "the workers to exit")
     # failed once its teardown ran (Airflow keeps it running until then)
-    wait_for(
-        lambda: dag_run_state(stack, client, run["job_id"]) == "failed", 60, "DAG run failed"
-    )
+    wait_for(lambda: dag_run_state(stack, client, run["job_id"]) == "failed", 60, "DAG run failed")
     assert client.get_pods(run_id=run["id"]) == []
     wait_for(lambda: not sandboxes(), 30, "its sandboxes removed")
