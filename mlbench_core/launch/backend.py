@@ -99,6 +99,8 @@ class LaunchBackend(Protocol):
 
     name: str
     per_rank_tasks: bool  # one Airflow task per rank (supplied by the Airflow side)
+    admission: bool  # the API admits its runs by the CPUs free on this machine
+    pods_from_cluster: bool  # GET /api/pods asks a cluster for the pods' status
 
     def capabilities(self, settings: Settings) -> Capabilities:
         """What this backend enforces on this deployment."""

@@ -271,6 +271,8 @@ class KubernetesBackend:
 
     name = "kubernetes"
     per_rank_tasks = True
+    admission = False
+    pods_from_cluster = True
 
     def __init__(self, core: Callable[[], Any] = _default_core) -> None:
         self.core = core
@@ -291,9 +293,9 @@ class KubernetesBackend:
             custom_images=True,
             logs="the deploy task follows each pod's log stream (KubernetesPodOperator) and "
             "posts every line, a crashed container's last lines and its termination reason",
-            admission=False,
+            admission=self.admission,
             cpu_capacity=None,
-            pods_from_cluster=True,
+            pods_from_cluster=self.pods_from_cluster,
             max_workers=settings.max_workers,
         )
 

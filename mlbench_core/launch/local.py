@@ -250,6 +250,8 @@ class LocalBackend:
 
     name = "local"
     per_rank_tasks = False
+    admission = True
+    pods_from_cluster = False
 
     def capabilities(self, settings: Settings) -> Capabilities:
         facilities = detect(settings)
@@ -276,9 +278,9 @@ class LocalBackend:
             gpus=False,
             custom_images=False,
             logs="the launcher reads each rank's stdout and stderr pipes and posts every line",
-            admission=True,
+            admission=self.admission,
             cpu_capacity=settings.cpus,
-            pods_from_cluster=False,
+            pods_from_cluster=self.pods_from_cluster,
             max_workers=settings.max_workers,
         )
 
@@ -291,12 +293,11 @@ class LocalBackend:
         return {}  # the limits are recorded when the sandboxes exist (``launch``)
 
     def setup(self, client: ApiClient, run: dict[str, Any], echo: Echo = print) -> list[dict]:
-        """Sandboxes a killed launch left are removed. Kept light (no torch import): the
-        dataset is fetched by :meth:`launch`, before any rank starts, as an init container
-        would (ranks in sandboxes reach only the API)."""
+        """Nothing to make before the ranks' task: :meth:`launch` sweeps sandboxes of killed
+        launches and fetches the dataset (as an init container would) in the task that
+        imports torch anyway. Kept light: a task start-up is on the run's start-up path."""
         if run.get("benchmark") is None:
             raise WorkersFailed("custom images need the kubernetes backend")
-        sweep()
         return [{"rank": rank, "pod": pod_name(run, rank)} for rank in range(run["num_workers"])]
 
     def launch(

@@ -38,7 +38,7 @@ PG_ADMISSION_LOCK = 0x6D6C62616463  # any fixed number: one admission at a time
 
 def _admits(settings: Settings) -> bool:
     """Whether this backend's runs are admitted by the CPUs free on this machine."""
-    return get_backend(settings.backend).capabilities(settings).admission
+    return get_backend(settings.backend).admission
 
 
 def _cpus(spec: dict[str, Any]) -> float:

@@ -9,6 +9,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from mlbench_core.launch import kubernetes as k8s
+from mlbench_core.launch.workers import worker_command
+from mlbench_core.settings import get_settings
 from tests.dags.conftest import load_dag
 from tests.kubeapi import write_kubeconfig
 from tests.kubeapi.cluster import FakeCluster, Script
@@ -117,7 +120,17 @@ def test_the_pods_are_the_manifests_the_backend_renders(client, cluster):
     run = client.create_run("kube-spec", 1, benchmark="digits", max_bandwidth=50,
                             job_id="external-dag-run")  # fmt: skip
     assert load_dag().test(run_conf={"run_id": run["id"]}).state == "success"
-    created = cluster.requests_to("POST", f"/api/v1/namespaces/{NAMESPACE}/pods")
-    assert len(created) == 1
+    [pod] = cluster.created
     done = client.get_run(run["id"])
+    expected = k8s.pod_kwargs(done, get_settings())[0]
+    container = pod["spec"]["containers"][0]
+    assert container["command"] + container["args"] == worker_command(done)
+    assert container["args"] == expected["arguments"]
+    assert pod["metadata"]["annotations"] == {
+        "kubernetes.io/ingress-bandwidth": "50M",
+        "kubernetes.io/egress-bandwidth": "50M",
+    }
+    assert pod["spec"]["hostname"] == "kube-spec-w0"
+    assert pod["spec"]["subdomain"] == f"mlbench-run-{run['id']}"
+    assert container["resources"]["limits"]["cpu"] == "1000m"
     assert done["job_metadata"]["limits"]["bandwidth"]["status"] == "requested"

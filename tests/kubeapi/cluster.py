@@ -120,6 +120,7 @@ class FakeCluster(LoopbackServer):
         self.objects: dict[tuple[str, str], dict[str, Any]] = {}  # (kind, name) -> manifest
         self.deleted: list[tuple[str, str]] = []
         self.written: dict[str, list[tuple[str, str]]] = {}  # pod -> (timestamp, line)
+        self.created: list[dict[str, Any]] = []  # the bodies of the pods created, in order
         self.requests: list[Request] = []
         self.lock = threading.Lock()
 
@@ -139,6 +140,7 @@ class FakeCluster(LoopbackServer):
         if kind == "pods":
             if name in self.pods:
                 return 409, {"kind": "Status", "code": 409, "reason": "AlreadyExists"}
+            self.created.append(copy.deepcopy(body))
             self.pods[name] = Pod(body, self.scripts.get(name, Script(["hello"])))
             self.written[name] = self.pods[name].logged
             return 201, self._pod_object(self.pods[name])

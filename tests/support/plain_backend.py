@@ -21,6 +21,8 @@ from mlbench_core.settings import Settings
 class PlainBackend:
     name = "plain"
     per_rank_tasks = False
+    admission = False
+    pods_from_cluster = False
 
     def __init__(self) -> None:
         self.teardowns: list[int] = []  # run ids torn down (in this process)
@@ -34,9 +36,9 @@ class PlainBackend:
             gpus=False,
             custom_images=False,
             logs="pipes read by the launch task",
-            admission=False,
+            admission=self.admission,
             cpu_capacity=None,
-            pods_from_cluster=False,
+            pods_from_cluster=self.pods_from_cluster,
             max_workers=settings.max_workers,
         )
 

@@ -59,7 +59,7 @@ def list_pods(
         query = query.where(Pod.run_id == run_id)
     pods = [pod_out(pod) for pod in session.scalars(query)]
     settings = get_settings()
-    if not get_backend(settings.backend).capabilities(settings).pods_from_cluster:
+    if not get_backend(settings.backend).pods_from_cluster:
         return pods
     snapshot = kube.get_lister().snapshot()
     response.headers["X-Mlbench-Pods-Source"] = "store" if snapshot.pods is None else "cluster"
