@@ -73,11 +73,28 @@ class Store:
 
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema to ``revision``; safe when several processes start at once."""
-        with self._migration_lock(), self.engine.begin() as connection:
-            config = Config()
-            config.set_main_option("script_location", str(MIGRATIONS))
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+        with self._migration_lock(), self.engine.connect() as connection:
+            sqlite = self.dialect == "sqlite"
+            if sqlite:
+                # A table rebuilt by a migration is dropped and re-created: with foreign
+                # keys on, the drop would delete the rows referring to it (SQLite's
+                # documented procedure for schema changes turns them off around them).
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
+            try:
+                with connection.begin():
+                    config = Config()
+                    config.set_main_option("script_location", str(MIGRATIONS))
+                    config.attributes["connection"] = connection
+                    command.upgrade(config, revision)
+                    if sqlite and (
+                        bad := connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    ):
+                        raise RuntimeError(f"migration broke foreign keys: {bad[:5]}")
+            finally:
+                if sqlite:
+                    connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    connection.commit()
 
     def schema_version(self) -> str | None:
         with self.engine.connect() as connection:

@@ -33,7 +33,7 @@ def fresh_url(request, tmp_path) -> Iterator[str]:  # noqa: ANN001
     admin.dispose()
 
 
-HEAD = "0004"  # the newest migration
+HEAD = "0005"  # the newest migration
 
 
 def _open_store(url: str) -> str | None:
@@ -111,6 +111,80 @@ def test_deleting_a_run_cascades_to_its_metrics(store):
         session.execute(text("DELETE FROM runs"))
     with store.session() as session:
         assert session.execute(text("SELECT count(*) FROM metrics")).scalar() == 0
+
+
+def _add_run(store: Store, name: str) -> int:
+    with store.session() as session:
+        run = Run(name=name, state="INITIALIZED", spec={}, job_metadata={})
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def test_run_ids_are_never_reused_after_a_delete(fresh_url):
+    store = Store(fresh_url)
+    first, newest = _add_run(store, "a"), _add_run(store, "b")
+    with store.session() as session:
+        session.execute(text("DELETE FROM runs WHERE id = :id"), {"id": newest})
+    assert _add_run(store, "c") == newest + 1 > first
+    store.dispose()
+
+
+def test_the_run_id_migration_keeps_every_row(tmp_path):
+    """A store made before 0005 (ids reusable on SQLite) keeps its runs, pods, metrics and
+    log lines through the rebuild of ``runs``, and then never reuses an id."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = Store(url, migrate=False)
+    old.migrate("0004")
+    with old.engine.begin() as connection:
+        for run_id in (1, 2, 3):
+            connection.execute(
+                text(
+                    "INSERT INTO runs (id, name, state, spec, job_metadata, created_at) "
+                    "VALUES (:id, :name, 'FINISHED', '{}', '{}', 0)"
+                ),
+                {"id": run_id, "name": f"r{run_id}"},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO pods (name, run_id, labels, phase, created_at, updated_at) "
+                    "VALUES (:name, :id, '{}', 'Succeeded', 0, 0)"
+                ),
+                {"name": f"r{run_id}-w0", "id": run_id},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO metrics (run_id, name, date, value, cumulative) "
+                    "VALUES (:id, 'loss', 0, 1.0, 0)"
+                ),
+                {"id": run_id},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO logs (run_id, rank, stream, line, date) "
+                    "VALUES (:id, 0, 'stdout', 'hello', 0)"
+                ),
+                {"id": run_id},
+            )
+        connection.execute(text("DELETE FROM runs WHERE id = 3"))  # cascades
+    old.dispose()
+    store = Store(url)
+    assert store.schema_version() == HEAD
+    with store.session() as session:
+        counts = [
+            session.execute(text(f"SELECT count(*) FROM {table}")).scalar()
+            for table in ("runs", "pods", "metrics", "logs")
+        ]
+        assert counts == [2, 2, 2, 2]  # run 3 went with its rows, before
+        assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    assert _add_run(store, "next") == 3  # freed before 0005: no record of it
+    with store.session() as session:
+        session.execute(text("DELETE FROM runs WHERE name = 'next'"))
+    assert _add_run(store, "after") == 4
+    with store.session() as session:  # the cascade still holds after the rebuild
+        session.execute(text("DELETE FROM runs WHERE id = 1"))
+        assert session.execute(text("SELECT count(*) FROM metrics")).scalar() == 1
+    store.dispose()
 
 
 def test_series_reads_use_the_covering_indexes(store):
