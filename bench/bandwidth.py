@@ -65,7 +65,7 @@ class Bench:
 
         self.stack = stack
         self.client = connect(stack.settings)
-        self.api_url = self.client.base_url.removesuffix("/api")
+        self.api_url = self.client.api_url
         self.count = 0
 
     def run(self, benchmark: str, ranks: int, cpus: float, cap: float | None, **extra: Any) -> dict:

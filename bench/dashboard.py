@@ -33,6 +33,8 @@ import requests
 
 from bench.ingest import start_api_server
 from harness.environment import ADMIN, configure, migrate_airflow_db
+from mlbench_core.api import ApiClient
+from mlbench_core.api.wire import wire_date
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH = 10_000
@@ -99,7 +101,7 @@ def _post_series(api: requests.Session, url: str, owner: str, name: str, n: int,
     for first in range(0, n, BATCH):
         items = []
         for i in range(first, min(n, first + BATCH)):
-            date = (start + i * step).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            date = wire_date(start + i * step)
             items.append(
                 f'{{{owner},"name":"{name}","date":"{date}","value":{_value(name, i, n)!r}}}'
             )
@@ -267,9 +269,8 @@ def main() -> None:
     service, base = start_api_server(f"sqlite:///{store / 'bench.db'}", workdir)
     driver = None
     try:
-        token = requests.post(
-            f"{base}/auth/token", json={"username": ADMIN[0], "password": ADMIN[1]}, timeout=30
-        ).json()["access_token"]
+        with ApiClient.login(f"{base}/mlbench", *ADMIN) as login:
+            token = login.token
         api = requests.Session()
         api.headers["Authorization"] = f"Bearer {token}"
         url = f"{base}/mlbench/api"

@@ -29,6 +29,8 @@ from sqlalchemy import create_engine, text
 from harness.environment import ADMIN, VENV_BIN, configure, migrate_airflow_db
 from harness.processes import Service
 from harness.server import free_port
+from mlbench_core.api import ApiClient
+from mlbench_core.api.wire import wire_date
 
 REPO = Path(__file__).resolve().parents[1]
 PG_ADMIN = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -48,14 +50,9 @@ def start_api_server(store_url: str, workdir: Path) -> tuple[Service, str]:
     return service, url
 
 
-def iso(t: datetime) -> str:
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def measure(url: str, single: int, points: int) -> dict[str, float]:
-    token = requests.post(
-        f"{url}/auth/token", json={"username": ADMIN[0], "password": ADMIN[1]}, timeout=30
-    ).json()["access_token"]
+    with ApiClient.login(f"{url}/mlbench", *ADMIN) as login:
+        token = login.token
     admin = requests.Session()
     admin.headers["Authorization"] = f"Bearer {token}"
     api = f"{url}/mlbench/api"
@@ -89,7 +86,7 @@ def measure(url: str, single: int, points: int) -> dict[str, float]:
             {
                 "run_id": run_id,
                 "name": "loss",
-                "date": iso(t0 + timedelta(milliseconds=i)),
+                "date": wire_date(t0 + timedelta(milliseconds=i)),
                 "value": (i % 1000) / 1000,
             }
             for i in range(start_index, min(points, start_index + BATCH))

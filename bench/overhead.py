@@ -236,11 +236,7 @@ def measure_throughput(args: argparse.Namespace, workdir: Path) -> dict[str, Any
     samples = {(config, loop): [] for config in CONFIGS for loop in ("ours", "plain")}
     block_ratios: dict[str, list[float]] = {config: [] for config in CONFIGS}
     with api_in_thread() as root, ForeignCpu() as foreign:
-        login = requests.post(
-            f"{root}/auth/token", json={"username": ADMIN[0], "password": ADMIN[1]}, timeout=30
-        )
-        login.raise_for_status()
-        admin = ApiClient(f"{root}/mlbench", token=login.json()["access_token"])
+        admin = ApiClient.login(f"{root}/mlbench", *ADMIN)
         for rep in range(args.reps):
             for config in sorted(CONFIGS, reverse=rep % 2 == 1):
                 name = f"throughput-{rep}-{'pinned' if CONFIGS[config] else 'free'}"

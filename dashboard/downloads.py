@@ -16,7 +16,7 @@ import flask
 import requests
 
 from dashboard.api import access, error_message
-from mlbench_core.api import ApiError, ApiUnavailable, raise_for_response
+from mlbench_core.api import ApiError, ApiUnavailable
 
 __all__ = ["register"]
 
@@ -35,16 +35,13 @@ def _failure(exc: Exception) -> flask.Response:
 def _stream(path: str, params: dict[str, Any], filename: str, mimetype: str) -> flask.Response:
     """The API's answer to ``GET path`` passed through as an attachment, chunk by chunk."""
     client = access().client(timeout=300)
-    url = client.base_url + path
     try:
-        answer = client.session.get(url, params=params, stream=True, timeout=client.timeout)
-    except requests.RequestException as exc:
+        answer = client.stream(path, params=params)
+    except requests.RequestException as exc:  # one the client does not type (a bad URL)
         client.close()
+        url = client.base_url + path
         return _failure(ApiUnavailable(f"GET {url}: cannot reach the API ({exc})"))
-    try:
-        raise_for_response(answer)
     except ApiError as exc:
-        answer.close()
         client.close()
         return _failure(exc)
 

@@ -28,6 +28,8 @@ from typing import IO, Any
 import psutil
 import requests
 
+from mlbench_core.api.client import ApiClient
+from mlbench_core.api.errors import ApiError, ApiUnavailable
 from mlbench_core.launch.sandbox import sweep
 from mlbench_core.settings import Settings, get_settings
 from mlbench_core.stack_env import (
@@ -389,14 +391,16 @@ class Stack:
                 return "api-server", "Airflow's metadata database is not healthy"
             if health.get("scheduler", {}).get("status") != "healthy":
                 return "scheduler", "the scheduler is not healthy"
-            login = session.post(
-                f"{root}/auth/token",
-                json={"username": ADMIN_USER, "password": credentials.admin_password},
-                timeout=10,
-            )
-            if login.status_code not in (200, 201):
-                return "api-server", f"the admin login failed ({login.status_code})"
-            headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
+            try:
+                with ApiClient.login(
+                    f"{root}/mlbench", ADMIN_USER, credentials.admin_password, timeout=10
+                ) as admin:
+                    token = admin.token
+            except ApiUnavailable:
+                return "api-server", "the api-server does not answer"
+            except ApiError as exc:
+                return "api-server", f"the admin login failed ({exc.status})"
+            headers = {"Authorization": f"Bearer {token}"}
             dag_id = self.settings.dag_id
             dag = session.get(f"{root}/api/v2/dags/{dag_id}", headers=headers, timeout=10)
             if dag.status_code != 200:

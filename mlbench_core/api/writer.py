@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from mlbench_core.api.client import ApiClient, DateLike
 from mlbench_core.api.errors import ApiError, render_detail
 from mlbench_core.api.schemas import MAX_BATCH, MetricIn
+from mlbench_core.api.wire import wire_date
 
 __all__ = ["MetricsWriter", "WriterStats"]
 
@@ -89,10 +90,6 @@ def _finite(value: Any) -> float:
     if not math.isfinite(number):
         raise ValueError(f"value must be a finite number, not {number}")
     return number
-
-
-def _stamp(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class MetricsWriter:
@@ -192,7 +189,7 @@ class MetricsWriter:
             raise ValueError(f"invalid metric {name!r}: {render_detail(errors)}") from None
         data = metric.model_dump(mode="json", exclude_none=True)
         if metric.date is not None:
-            data["date"] = _stamp(metric.date)
+            data["date"] = wire_date(metric.date)
         with self._cond:
             if not (self._closing or self._pending() >= self.max_pending):
                 if metric.date is None:
@@ -200,7 +197,7 @@ class MetricsWriter:
                     if self._last_stamp is not None and now <= self._last_stamp:
                         now = self._last_stamp + timedelta(microseconds=1)
                     self._last_stamp = now
-                    data["date"] = _stamp(now)
+                    data["date"] = wire_date(now)
                 self._written += 1
                 self._queue.append((self._written, time.monotonic(), data))
                 if len(self._queue) in (1, self.batch_size):

@@ -10,7 +10,7 @@ from typing import Any
 import requests
 from rich.console import Console
 
-from mlbench_core.api import ApiClient
+from mlbench_core.api import ApiClient, ApiError, ApiUnavailable, Forbidden, Unauthorized
 from mlbench_core.settings import AuthMode, Settings
 from mlbench_core.stack import Stack
 from mlbench_core.stack_env import ADMIN_USER, StackPaths, api_root, load_credentials
@@ -81,25 +81,22 @@ def login(settings: Settings, url: str) -> str:
         raise CliError(str(exc)) from None
     if credentials is None:
         raise CliError(f"{NOT_RUNNING} (no credentials in {home}; or set MLBENCH_API_TOKEN)")
-    root = airflow_root(url)
     try:
-        answer = requests.post(
-            f"{root}/auth/token",
-            json={"username": ADMIN_USER, "password": credentials.admin_password},
-            timeout=30,
-        )
-    except requests.RequestException:
+        client = ApiClient(url)
+    except ValueError:
+        raise CliError(f"{NOT_RUNNING} (no answer from {airflow_root(url)})") from None
+    root = client.root_url
+    try:
+        with client:
+            return client.authenticate(ADMIN_USER, credentials.admin_password)
+    except (ApiUnavailable, requests.RequestException):
         raise CliError(f"{NOT_RUNNING} (no answer from {root})") from None
-    if answer.status_code in (401, 403):
+    except (Unauthorized, Forbidden):
         raise CliError(
             f"{root} refused the admin login with the password of {home}: is that its stack?"
-        )
-    try:
-        answer.raise_for_status()
-        return str(answer.json()["access_token"])
-    except (requests.RequestException, ValueError, KeyError):
-        status = answer.status_code
-        raise CliError(f"the admin login at {root}/auth/token failed ({status})") from None
+        ) from None
+    except ApiError as exc:
+        raise CliError(f"the admin login at {root}/auth/token failed ({exc.status})") from None
 
 
 def connect(settings: Settings) -> ApiClient:

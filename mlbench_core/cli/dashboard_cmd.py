@@ -89,8 +89,6 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(f"--api: {exc}", EXIT_USAGE) from None
     provider = token_provider(settings, url, args.token)
     probe.token = provider()
-    if probe.token:
-        probe.session.headers["Authorization"] = f"Bearer {probe.token}"
     with probe:
         probe.get_benchmarks()  # the API answers and takes the token: else one line, exit 1
     app = create_app(url, provider)

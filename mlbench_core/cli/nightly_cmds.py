@@ -14,8 +14,9 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from mlbench_core.api import NotFound
-from mlbench_core.cli.common import CliError, airflow_root, connect, console, find_run
+from mlbench_core.api import ApiClient, NotFound
+from mlbench_core.api.wire import wire_date
+from mlbench_core.cli.common import CliError, connect, console, find_run
 from mlbench_core.nightly.compare import METRICS, compare_entry, measure
 from mlbench_core.nightly.flow import peak_memory
 from mlbench_core.nightly.suite import SuiteError, load_suite
@@ -52,11 +53,11 @@ def add_compare(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=cmd_compare)
 
 
-def _airflow(settings: Settings, token: str | None) -> tuple[str, dict[str, str]]:
-    from mlbench_core.cli.common import api_url
-
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return f"{airflow_root(api_url(settings))}/api/v2/dags/{DAG_ID}", headers
+def _airflow(client: ApiClient) -> tuple[str, dict[str, str]]:
+    """The URL of the nightly DAG in Airflow's API, and the headers carrying the client's
+    token."""
+    headers = {"Authorization": f"Bearer {client.token}"} if client.token else {}
+    return f"{client.root_url}/api/v2/dags/{DAG_ID}", headers
 
 
 def cmd_nightly_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -73,8 +74,8 @@ def cmd_nightly_run(args: argparse.Namespace, settings: Settings) -> int:
             raise CliError(f"{args.suite}: {exc}", 2) from None
         conf["suite"] = text
     with connect(settings) as client:
-        base, headers = _airflow(settings, client.token)
-        body = {"logical_date": datetime.now(UTC).isoformat(), "conf": conf}
+        base, headers = _airflow(client)
+        body = {"logical_date": wire_date(datetime.now(UTC)), "conf": conf}
         answer = requests.post(f"{base}/dagRuns", json=body, headers=headers, timeout=30)
         if answer.status_code >= 400:
             raise CliError(

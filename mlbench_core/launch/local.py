@@ -306,7 +306,7 @@ class LocalBackend:
         """All ranks here, each in its sandbox; records the limits in force when they start,
         raises :class:`WorkersFailed` with the reason when they fail."""
         token = client.issue_worker_token(run["id"])
-        api_url = client.base_url.removesuffix("/api")
+        api_url = client.api_url
 
         def record(limits: Limits) -> None:
             try:

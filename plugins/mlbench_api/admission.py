@@ -26,6 +26,7 @@ from mlbench_api.deps import conflict
 from mlbench_api.store import Run
 from mlbench_api.store.models import utcnow
 from mlbench_core.api.schemas import RunCreate, RunState, utc
+from mlbench_core.api.wire import wire_date
 from mlbench_core.launch.backend import get_backend
 from mlbench_core.settings import Settings
 
@@ -157,7 +158,7 @@ def admit(session: Session, run: Run, settings: Settings) -> str | None:
         if state is RunState.INITIALIZED:
             run.state, run.started_at = RunState.STARTED, utcnow()
     else:
-        now = utcnow().isoformat()
+        now = wire_date(utcnow())
         since = previous.get("since", now) if isinstance(previous, dict) else now
         metadata["waiting"] = {"reason": reason, "since": since, "asked_at": now}
     run.job_metadata = metadata

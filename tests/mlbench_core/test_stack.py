@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from harness.server import free_port
+from mlbench_core.api import ApiClient
 from mlbench_core.cli import main
 from mlbench_core.settings import Settings
 from mlbench_core.stack import PROCESSES, PortInUse, Stack, StackError
@@ -141,22 +142,15 @@ def test_up_reuse_trigger_down(tmp_path, settings_env, capsys):
         assert health["scheduler"]["status"] == "healthy"
         assert stack.status()["health"]["scheduler"]["status"] == "healthy"
         http = requests.Session()
-        token = requests.post(
-            f"{root}/auth/token",
-            json={"username": "admin", "password": credentials.admin_password},
-            timeout=30,
-        ).json()["access_token"]
-        http.headers["Authorization"] = f"Bearer {token}"
+        with ApiClient.login(f"{root}/mlbench", "admin", credentials.admin_password) as admin:
+            assert admin.root_url == root
+            http.headers["Authorization"] = f"Bearer {admin.token}"
         benchmarks = http.get(f"{root}/mlbench/api/benchmarks", timeout=30)
         assert benchmarks.status_code == 200
         assert "1a" in {spec["id"] for spec in benchmarks.json()}
         assert requests.get(f"{root}/mlbench/api/runs/", timeout=30).status_code == 401
-        dag_user = requests.post(
-            f"{root}/auth/token",
-            json={"username": "mlbench", "password": credentials.mlbench_password},
-            timeout=30,
-        )
-        assert dag_user.status_code == 201, dag_user.text
+        with ApiClient.login(f"{root}/mlbench", "mlbench", credentials.mlbench_password) as dag:
+            assert dag.token
 
         # a second up() reuses the running stack
         again = Stack(settings).up(timeout=60)

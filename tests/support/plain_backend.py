@@ -58,7 +58,7 @@ class PlainBackend:
         self, client: ApiClient, run: dict[str, Any], ranks: list[dict], echo: Echo = print
     ) -> dict[str, Any]:
         token = client.issue_worker_token(run["id"])
-        api_url = client.base_url.removesuffix("/api")
+        api_url = client.api_url
         shipper = LogShipper(client, run["id"], echo=echo)
         command = [sys.executable, *worker_command(run)[1:]]
         processes = []

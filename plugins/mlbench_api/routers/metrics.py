@@ -22,6 +22,7 @@ from mlbench_api.routing import SlashRouter, body, body_schema, read_body, valid
 from mlbench_api.store import Pod, Run
 from mlbench_api.store.series import Points, SeriesReader, add_metric, add_metrics
 from mlbench_core.api.schemas import MAX_ID, MetricBatch, MetricBatchOut, MetricIn, MetricOut
+from mlbench_core.api.wire import wire_date
 
 router = SlashRouter(prefix="/metrics", tags=["metrics"])
 
@@ -58,13 +59,10 @@ WithMetadata = Annotated[
 ]
 
 
-def iso(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def encode(series: dict[str, Points]) -> dict[str, list[dict[str, Any]]]:
     return {
-        name: [{**p, "date": iso(p["date"])} for p in points] for name, points in series.items()
+        name: [{**p, "date": wire_date(p["date"])} for p in points]
+        for name, points in series.items()
     }
 
 

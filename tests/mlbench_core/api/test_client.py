@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
+from harness.environment import ADMIN
 from harness.server import free_port
 from mlbench_core.api import (
     ApiClient,
@@ -290,7 +291,7 @@ def test_conflicts_carry_the_servers_message(client, run):
 
 def test_unauthorized_without_a_token(live_server, store):
     with ApiClient(f"{live_server}/mlbench") as anonymous:
-        assert "Authorization" not in anonymous.session.headers
+        assert anonymous.token is None
         with pytest.raises(Unauthorized) as caught:
             anonymous.get_runs()
     assert caught.value.status == 401
@@ -439,3 +440,154 @@ def test_a_reset_connection_is_tried_once_more_for_reads_only():
         api.get_benchmarks()
     assert server.seen == 2
     server.sock.close()
+
+
+# -- logging in, the token, the URLs, streaming ---------------------------------------------
+
+
+def test_login_holds_an_airflow_token(live_server, store):
+    with ApiClient.login(f"{live_server}/mlbench/", *ADMIN, timeout=20) as api:
+        assert isinstance(api.token, str) and api.token.count(".") == 2  # a JWT
+        assert api.timeout == 20
+        assert api.get_runs() == []
+        created = api.create_run("by-login", 1, benchmark="1a")
+        assert created["name"] == "by-login"
+
+
+def test_authenticate_logs_an_anonymous_client_in(live_server, store):
+    with ApiClient(f"{live_server}/mlbench") as api:
+        assert api.token is None
+        with pytest.raises(Unauthorized):
+            api.get_runs()
+        token = api.authenticate(*ADMIN)
+        assert api.token == token
+        assert api.get_runs() == []
+
+
+def test_a_wrong_password_is_unauthorized(live_server, store):
+    with pytest.raises(Unauthorized) as caught:
+        ApiClient.login(f"{live_server}/mlbench", ADMIN[0], "not-the-password")
+    assert caught.value.status == 401
+    assert caught.value.message
+    assert not caught.value.retryable
+    with ApiClient(f"{live_server}/mlbench") as api:
+        with pytest.raises(Unauthorized):
+            api.authenticate("nobody", ADMIN[1])
+        assert api.token is None
+
+
+def test_login_without_a_server_is_unavailable():
+    port = free_port()
+    with pytest.raises(ApiUnavailable, match=f"POST http://127.0.0.1:{port}/auth/token"):
+        ApiClient.login(f"http://127.0.0.1:{port}/mlbench", *ADMIN, timeout=5)
+
+
+class _TokenlessLogin:
+    """A server answering every request 201 with a JSON body that has no ``access_token``."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = b'{"token_type": "bearer"}'
+                self.send_response(201)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_a_login_answer_without_a_token_is_an_error():
+    fake = _TokenlessLogin()
+    try:
+        with pytest.raises(ApiError, match="no access_token") as caught:
+            ApiClient.login(f"{fake.url}/mlbench", *ADMIN)
+        assert caught.value.status == 201
+        assert type(caught.value) is ApiError
+    finally:
+        fake.server.shutdown()
+        fake.server.server_close()
+
+
+@pytest.mark.parametrize(
+    "suffix", ["/mlbench", "/mlbench/", "/mlbench/api", "/mlbench/api/", "/mlbench// "]
+)
+def test_api_url_and_root_url(suffix):
+    api = ApiClient(" http://127.0.0.1:8080" + suffix + " ")
+    assert api.api_url == "http://127.0.0.1:8080/mlbench"
+    assert api.root_url == "http://127.0.0.1:8080"
+    assert api.base_url == "http://127.0.0.1:8080/mlbench/api"
+    elsewhere = ApiClient("https://example.org/tools/mlbench/api")
+    assert elsewhere.api_url == "https://example.org/tools/mlbench"
+    assert elsewhere.root_url == "https://example.org/tools"
+
+
+def test_setting_the_token_changes_what_is_sent(client, run, live_server, admin_token):
+    assert client.token == admin_token
+    assert client.get_run(run["id"])["name"] == "run-a"
+    client.token = None
+    assert client.token is None
+    with pytest.raises(Unauthorized):
+        client.get_runs()
+    worker_token = ApiClient(f"{live_server}/mlbench", token=admin_token).issue_worker_token(
+        run["id"]
+    )
+    client.token = worker_token
+    assert client.token == worker_token
+    with pytest.raises(Forbidden, match="a worker token may not do this"):
+        client.get_runs()
+    assert client.post_metric("loss", 1.0, run_id=run["id"])["run_id"] == run["id"]
+    client.token = admin_token
+    assert [r["id"] for r in client.get_runs()] == [run["id"]]
+
+
+def test_unauthorized_token_set_later(live_server, store, admin_token):
+    with ApiClient(f"{live_server}/mlbench") as api:
+        api.token = "mlbw_1_forged"
+        with pytest.raises(Unauthorized, match="unknown or revoked worker token"):
+            api.get_pods()
+        api.token = admin_token
+        assert api.get_pods() == []
+
+
+def test_stream_reads_a_download_chunk_by_chunk(client, run):
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    metrics = [
+        {"name": "step", "value": i, "run_id": run["id"], "date": start + timedelta(seconds=i)}
+        for i in range(5000)
+    ]
+    client.post_metrics(metrics)
+    params = {"metric_type": "run", "format": "zip", "summarize": None}
+    with client.stream(f"/metrics/{run['id']}", params=params) as answer:
+        assert answer.status_code == 200
+        assert answer.headers["content-type"] == "application/zip"
+        chunks = list(answer.iter_content(4096))
+    assert len(chunks) > 1
+    body = b"".join(chunks)
+    assert body == client.download_run_metrics(run["id"])
+    archive = zipfile.ZipFile(io.BytesIO(body))
+    assert len(json.loads(archive.read("step.json"))["points"]) == 5000
+
+    with client.stream(f"/metrics/{run['id']}", params={"metric_type": "run"}) as answer:
+        series = json.loads(b"".join(answer.iter_content(1024)))
+    assert series_values(series["step"]) == [float(i) for i in range(5000)]
+
+
+def test_stream_raises_the_clients_errors(client, live_server):
+    with pytest.raises(NotFound, match="run 4242 not found"):
+        client.stream("/metrics/4242", params={"metric_type": "run", "format": "zip"})
+    with ApiClient(f"{live_server}/mlbench") as anonymous, pytest.raises(Unauthorized):
+        anonymous.stream("/metrics/1", params={"metric_type": "run"})
+    with ApiClient(f"http://127.0.0.1:{free_port()}/mlbench", timeout=5) as nobody:
+        with pytest.raises(ApiUnavailable, match="cannot reach the API"):
+            nobody.stream("/metrics/1")
