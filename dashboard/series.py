@@ -156,7 +156,10 @@ def run_goal(
     run: Mapping[str, Any], benchmarks: Sequence[Mapping[str, Any]] | None = None
 ) -> dict[str, Any] | None:
     """The run's goal ``{"metric", "target"}``: from its result when the workers recorded
-    it, else from its benchmark's registry entry (the light goal for a light target)."""
+    it, else from its benchmark's registry entry (the light goal for a light target); none
+    for synthetic data (throughput only)."""
+    if run.get("synthetic"):
+        return None
     result = run.get("result")
     if isinstance(result, Mapping) and isinstance(result.get("goal"), Mapping):
         goal = result["goal"]

@@ -68,6 +68,12 @@ def result_summary(result: Any) -> str:
         return line if len(line) <= 80 else line[:77] + "..."
     if not isinstance(result, Mapping):
         return str(result)
+    if result.get("synthetic") is True:
+        throughput = result.get("throughput")
+        rate = (
+            f": {show_number(throughput)} samples/s" if isinstance(throughput, int | float) else ""
+        )
+        return f"throughput only{rate}"
     goal = result.get("goal") if isinstance(result.get("goal"), Mapping) else None
     target = f"{goal['metric']} {show_number(goal['target'])}" if goal else "target"
     if result.get("reached") is True:

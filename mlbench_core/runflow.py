@@ -5,65 +5,52 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import requests
-
+from mlbench_core.api import BadRequest, Conflict, ValidationFailed
 from mlbench_core.api.client import ApiClient
-from mlbench_core.api.errors import raise_for_response
 from mlbench_core.api.schemas import RunState
 from mlbench_core.benchmarks import REGISTRY
 from mlbench_core.launch.backend import get_backend
 from mlbench_core.launch.workers import pod_labels, pod_name
+from mlbench_core.run_fields import FORM_FIELDS
 
 log = logging.getLogger(__name__)
 
-RUN_FIELDS = (
-    "name",
-    "benchmark",
-    "num_workers",
-    "num_cpus",
-    "max_bandwidth",
-    "backend",
-    "gpu_enabled",
-    "light_target",
-    "aggregation",
-    "synthetic",
-    "oversubscribe",
-    "image_name",
-    "custom_image_command",
-)
+
+class FormRefused(ValueError):
+    """The trigger form's fields cannot make a run (the message names the field): the DAG
+    run fails at once, without retries."""
 
 
 def connect(api_url: str, login: str | None = None, password: str | None = None) -> ApiClient:
     """A client of the API at ``api_url`` (``http://host:port/mlbench``), logged in to Airflow
-    as ``login`` when a password is given (``POST /auth/token``)."""
-    token = None
+    as ``login`` when a password is given (:meth:`ApiClient.login`)."""
     if login and password:
-        base = api_url.rstrip("/").removesuffix("/mlbench")
-        response = requests.post(
-            f"{base}/auth/token", json={"username": login, "password": password}, timeout=30
-        )
-        raise_for_response(response)
-        token = response.json()["access_token"]
-    return ApiClient(api_url, token=token)
+        return ApiClient.login(api_url, login, password)
+    return ApiClient(api_url)
 
 
-def prepare(client: ApiClient, params: dict[str, Any], dag_run_id: str) -> dict:
+def prepare(
+    client: ApiClient, params: dict[str, Any], dag_run_id: str, run_id: int | None = None
+) -> dict:
     """The run of this DAG run, not yet started.
 
-    ``params["run_id"]`` names it (runs created through the API); without it (a trigger from
-    the Airflow UI's form) the run is created from the other params, attached to this DAG run
-    (or found again: the run attached to it before).
+    ``run_id`` (from the DAG run's conf: runs created through the API) names it; without it
+    (a trigger from the Airflow UI's form) the run is created from the form's ``params``,
+    attached to this DAG run (or found again: the run attached to it before). A form the API
+    refuses (a name taken, a setting the benchmark lacks) is :class:`FormRefused`.
     """
-    run_id = params.get("run_id")
     if run_id is not None:
         run = client.get_run(int(run_id))
     else:
         run = next((r for r in client.get_runs() if r.get("job_id") == dag_run_id), None)
         if run is None:
-            fields = {k: params[k] for k in RUN_FIELDS if params.get(k) is not None}
+            fields = {k: params[k] for k in FORM_FIELDS if params.get(k) not in (None, {})}
             if "name" not in fields:
-                raise ValueError("give either run_id (conf) or a run name in the trigger form")
-            run = client.create_run(**fields, job_id=dag_run_id)
+                raise FormRefused("name: a run name is required in the trigger form")
+            try:
+                run = client.create_run(**fields, job_id=dag_run_id)
+            except (ValidationFailed, Conflict, BadRequest) as exc:
+                raise FormRefused(exc.message) from None  # "<field>: <what is wrong>"
     if RunState(run["state"]).terminal:
         raise RuntimeError(f"run {run['id']} is already {run['state']}")
     return run

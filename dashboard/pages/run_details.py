@@ -28,6 +28,7 @@ from dashboard.series import (
     split_bars,
 )
 from dashboard.text import TERMINAL, duration, result_summary, show_date, show_seconds
+from mlbench_core import run_fields
 from mlbench_core.launch import limits
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,8 @@ def _info(run: dict[str, Any]) -> html.Dl:
             ("workers", str(run.get("num_workers"))),
             *limits.rows(run),
             ("backend", f"{run.get('backend')}{' + GPU' if run.get('gpu_enabled') else ''}"),
-            ("target", "light" if run.get("light_target") else "full"),
+            ("goal", run_fields.goal_label(run)),
+            *run_fields.choices(run),
             ("created", show_date(run.get("created_at"))),
             ("started", show_date(run.get("started_at"))),
             ("finished", show_date(run.get("finished_at"))),

@@ -9,6 +9,7 @@ from dash import Dash, Input, Output, State, dash_table, dcc, html, no_update
 from dashboard.api import access, error_message, field_errors, guarded, href
 from dashboard.components import error_box, link_cell, poller
 from dashboard.text import duration, result_summary, show_date
+from mlbench_core import run_fields
 from mlbench_core.api import BadRequest, Conflict, ValidationFailed
 from mlbench_core.launch import limits
 from mlbench_core.launch.backend import Capabilities
@@ -26,25 +27,83 @@ COLUMNS = [
     {"id": "result", "name": "result"},
 ]
 
-# Form inputs: (API field, component suffix).
-FIELDS = {
-    "name": "name",
-    "benchmark": "benchmark",
+# The form's inputs: every field a person sets (run_fields.FORM_FIELDS, from RunCreate),
+# each as ``runs-new-<suffix>``; types, bounds, labels and hints come from RunCreate.
+SUFFIX = {
     "num_workers": "workers",
     "num_cpus": "cpus",
     "max_bandwidth": "bandwidth",
-    "backend": "backend",
+    "image_name": "image",
+    "custom_image_command": "command",
     "gpu_enabled": "gpu",
     "light_target": "light",
-    "oversubscribe": "oversubscribe",
+    "steps_per_epoch": "steps",
 }
+FIELDS = {field: SUFFIX.get(field, field) for field in run_fields.FORM_FIELDS}
+SCHEMA = run_fields.form_schema()
+STEP = {"num_cpus": 0.5}
+# Checkbox labels (the capabilities callback disables those the backend lacks).
+CHECK = {"gpu_enabled": " use GPUs", "oversubscribe": " allow"}
+PLACEHOLDER = {"max_bandwidth": "none", "settings": "lr=0.05\nbatch_size=64"}
 
 
-def _field(label: str, suffix: str, control: Any, hint: str = "") -> html.Div:
+def _kind(schema: dict[str, Any]) -> str:
+    kinds = [schema["type"]] if isinstance(schema["type"], str) else schema["type"]
+    return next(t for t in kinds if t != "null")
+
+
+def _control(field: str, schema: dict[str, Any]) -> Any:
+    """The input of one field, bounded as RunCreate bounds it."""
+    ident = f"runs-new-{FIELDS[field]}"
+    kind = _kind(schema)
+    default = schema.get("default")
+    if kind == "boolean":
+        label = CHECK.get(field, f" {schema['title'].lower()}")
+        return dcc.Checklist(
+            id=ident, value=["yes"] if default else [], options=[{"label": label, "value": "yes"}]
+        )
+    if kind == "object":
+        return dcc.Textarea(
+            id=ident, value="", placeholder=PLACEHOLDER.get(field, ""), className="settings"
+        )
+    if "enum" in schema:
+        choices = [c for c in schema["enum"] if c is not None]
+        if len(choices) <= 3 and None not in schema["enum"]:
+            return dcc.RadioItems(
+                id=ident, value=default, inline=True,
+                options=[{"label": f" {c}", "value": c} for c in choices],
+            )  # fmt: skip
+        return dcc.Dropdown(id=ident, value=default, clearable=True,
+                            placeholder=run_fields.DEFAULT_SHOWN,
+                            options=[{"label": c, "value": c} for c in choices])  # fmt: skip
+    if kind in ("integer", "number"):
+        bounds = {
+            "min": schema.get("minimum", schema.get("exclusiveMinimum")),
+            "max": schema.get("maximum"),
+        }
+        step = 1 if kind == "integer" else STEP.get(field, "any")
+        optional = "null" in schema["type"]
+        placeholder = PLACEHOLDER.get(field, run_fields.DEFAULT_SHOWN) if optional else None
+        return dcc.Input(id=ident, type="number", value=default, step=step,
+                         placeholder=placeholder,
+                         **{k: v for k, v in bounds.items() if v is not None})  # fmt: skip
+    return dcc.Input(
+        id=ident,
+        type="text",
+        value=default or "",
+        maxLength=schema.get("maxLength"),
+        placeholder="resnet-4w" if field == "name" else "",
+        debounce=False,
+    )
+
+
+def _field(field: str) -> html.Div:
+    schema, suffix = SCHEMA[field], FIELDS[field]
+    hint = schema.get("description", "")
     return html.Div(
         [
-            html.Label(label, htmlFor=f"runs-new-{suffix}"),
-            control,
+            html.Label(schema["title"], htmlFor=f"runs-new-{suffix}"),
+            _control(field, schema),
             html.Small(hint, className="hint") if hint else None,
             html.Div(id=f"runs-new-{suffix}-error", className="field-error"),
         ],
@@ -53,43 +112,23 @@ def _field(label: str, suffix: str, control: Any, hint: str = "") -> html.Div:
 
 
 def new_run_form() -> html.Section:
+    main = [f for f in FIELDS if "section" not in SCHEMA[f]]
+    sections: dict[str, list[str]] = {}
+    for field in FIELDS:
+        if "section" in SCHEMA[field]:
+            sections.setdefault(SCHEMA[field]["section"], []).append(field)
     return html.Section(
         [
             html.H3("New run"),
             html.Ul(id="runs-new-capabilities", className="hint capabilities"),
-            html.Div(
-                [
-                    _field(
-                        "Name", "name",
-                        dcc.Input(id="runs-new-name", type="text", placeholder="resnet-4w",
-                                  debounce=False),
-                        "lower-case letters, digits and '-'",
-                    ),
-                    _field("Benchmark", "benchmark",
-                           dcc.Dropdown(id="runs-new-benchmark", clearable=False)),
-                    _field("Workers", "workers",
-                           dcc.Input(id="runs-new-workers", type="number", value=2, step=1)),
-                    _field("CPUs per worker", "cpus",
-                           dcc.Input(id="runs-new-cpus", type="number", value=1, step=0.5)),
-                    _field("Bandwidth cap (Mbit/s)", "bandwidth",
-                           dcc.Input(id="runs-new-bandwidth", type="number", placeholder="none"),
-                           "empty: no cap"),
-                    _field("Backend", "backend",
-                           dcc.RadioItems(id="runs-new-backend", value="gloo", inline=True,
-                                          options=[{"label": " gloo", "value": "gloo"},
-                                                   {"label": " nccl", "value": "nccl"}])),
-                    _field("GPU", "gpu",
-                           dcc.Checklist(id="runs-new-gpu", value=[],
-                                         options=[{"label": " use GPUs", "value": "gpu"}])),
-                    _field("Target", "light",
-                           dcc.Checklist(id="runs-new-light", value=[],
-                                         options=[{"label": " light target", "value": "light"}])),
-                    _field("Oversubscribe", "oversubscribe",
-                           dcc.Checklist(id="runs-new-oversubscribe", value=[],
-                                         options=[{"label": " allow", "value": "yes"}]),
-                           "run even if the workers ask for more CPUs than the machine has"),
-                ],
-                className="form-grid",
+            html.Div([_field(f) for f in main], className="form-grid"),
+            *(
+                html.Details(
+                    [html.Summary(title), html.Div([_field(f) for f in fields],
+                                                   className="form-grid")],
+                    id=f"runs-new-section-{title.split()[-1].lower()}",
+                )
+                for title, fields in sections.items()
             ),
             html.Button("Create run", id="runs-new-submit", className="button primary"),
             html.Div(id="runs-new-message", className="form-message"),
@@ -97,6 +136,36 @@ def new_run_form() -> html.Section:
         className="card",
         id="runs-new",
     )  # fmt: skip
+
+
+def parse_settings(text: str | None) -> dict[str, str]:
+    """``KEY=VALUE`` lines (or comma-separated pairs) of the settings box; ValueError naming
+    a line that is not one."""
+    pairs = {}
+    for item in (text or "").replace(",", "\n").splitlines():
+        if not item.strip():
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"needs KEY=VALUE, got {item.strip()!r}")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def form_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The form's inputs as RunCreate fields (the API judges them, naming each field)."""
+    fields: dict[str, Any] = {}
+    for field, value in values.items():
+        kind = _kind(SCHEMA[field])
+        if kind == "boolean":
+            fields[field] = bool(value)
+        elif kind == "object":
+            fields[field] = parse_settings(value)
+        elif isinstance(value, str):
+            fields[field] = value.strip() or None
+        else:
+            fields[field] = value
+    return fields
 
 
 def layout(**_query: Any) -> html.Div:
@@ -189,8 +258,31 @@ def register(app: Dash) -> None:
         except Exception as exc:  # noqa: BLE001 - shown on the page
             return [], None, error_message(exc)
         options = [{"label": f"{s['id']}: {s['title']}", "value": s["id"]} for s in specs]
-        default = "digits" if any(s["id"] == "digits" for s in specs) else None
+        wanted = run_fields.FORM_DEFAULTS["benchmark"]
+        default = wanted if any(s["id"] == wanted for s in specs) else None
         return options, default or (options[0]["value"] if options else None), None
+
+    @app.callback(
+        Output("runs-new-aggregation", "options"),
+        Output("runs-new-aggregation", "value"),
+        Input("runs-new-benchmark", "value"),
+        State("runs-new-aggregation", "value"),
+    )
+    def aggregations(benchmark: str | None, chosen: str | None) -> tuple:
+        """The aggregations the chosen benchmark offers (empty: its default)."""
+        try:
+            with access().client() as client:
+                specs = {s["id"]: s for s in client.get_benchmarks()}
+        except Exception:  # noqa: BLE001 - the benchmarks callback shows the failure
+            return no_update, no_update
+        spec = specs.get(benchmark or "") or {}
+        offered = list(spec.get("aggregations") or [])
+        default = spec.get("aggregation")
+        options = [
+            {"label": f"{name}{' (default)' if name == default else ''}", "value": name}
+            for name in offered
+        ]
+        return options, chosen if chosen in offered else None
 
     @app.callback(
         Output("runs-new-capabilities", "children"),
@@ -213,8 +305,8 @@ def register(app: Dash) -> None:
             "requested": "none (requested, not verified)",
             "unavailable": "cannot be enforced here",
         }[bandwidth]
-        gpu = [{"label": " use GPUs", "value": "gpu", "disabled": not caps.gpus}]
-        over = [{"label": " allow", "value": "yes", "disabled": not caps.admission}]
+        gpu = [{"label": CHECK["gpu_enabled"], "value": "yes", "disabled": not caps.gpus}]
+        over = [{"label": CHECK["oversubscribe"], "value": "yes", "disabled": not caps.admission}]
         lines = [html.Li(line) for line in caps.lines()]
         return lines, bandwidth == "unavailable", placeholder, gpu, over
 
@@ -225,47 +317,25 @@ def register(app: Dash) -> None:
         Output("runs-new-message", "children"),
         Output("runs-created", "data"),
         Input("runs-new-submit", "n_clicks"),
-        State("runs-new-name", "value"),
-        State("runs-new-benchmark", "value"),
-        State("runs-new-workers", "value"),
-        State("runs-new-cpus", "value"),
-        State("runs-new-bandwidth", "value"),
-        State("runs-new-backend", "value"),
-        State("runs-new-gpu", "value"),
-        State("runs-new-light", "value"),
-        State("runs-new-oversubscribe", "value"),
+        *(State(f"runs-new-{suffix}", "value") for suffix in FIELDS.values()),
         prevent_initial_call=True,
     )
-    def create(
-        _clicks: int,
-        name: str | None,
-        benchmark: str | None,
-        workers: float | None,
-        cpus: float | None,
-        bandwidth: float | None,
-        backend: str | None,
-        gpu: list | None,
-        light: list | None,
-        oversubscribe: list | None,
-    ) -> tuple:
+    def create(_clicks: int, *values: Any) -> tuple:
         cleared = [None] * len(FIELDS)
         try:
+            fields = form_values(dict(zip(FIELDS, values, strict=True)))
+        except ValueError as exc:
+            shown = [str(exc) if f == "settings" else None for f in FIELDS]
+            return (*shown, html.Span("Please fix the fields marked.", className="error-text"),
+                    no_update)  # fmt: skip
+        try:
             with access().client() as client:
-                run = client.create_run(
-                    (name or "").strip(),
-                    workers,  # type: ignore[arg-type] - the API judges it, naming the field
-                    benchmark=benchmark,
-                    num_cpus=cpus,  # type: ignore[arg-type]
-                    max_bandwidth=bandwidth,
-                    backend=backend or "gloo",
-                    gpu_enabled=bool(gpu),
-                    light_target=bool(light),
-                    oversubscribe=bool(oversubscribe),
-                )
+                run = client.create_run(fields.pop("name") or "", fields.pop("num_workers"),
+                                        **fields)  # fmt: skip
         except (ValidationFailed, Conflict, BadRequest) as exc:
-            fields, rest = field_errors(exc)
-            shown = [fields.get(field) for field in FIELDS]
-            unplaced = [f"{k}: {v}" for k, v in fields.items() if k not in FIELDS]
+            found, rest = field_errors(exc)
+            shown = [found.get(field) for field in FIELDS]
+            unplaced = [f"{k}: {v}" for k, v in found.items() if k not in FIELDS]
             message = "; ".join(filter(None, [rest, *unplaced])) or "Please fix the fields marked."
             return (*shown, html.Span(message, className="error-text"), no_update)
         except Exception as exc:  # noqa: BLE001 - shown on the page, never as a traceback

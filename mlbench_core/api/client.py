@@ -10,26 +10,15 @@ from urllib.parse import quote
 
 import requests
 
-from mlbench_core.api.errors import ApiUnavailable, raise_for_response
-from mlbench_core.api.schemas import MAX_BATCH, utc
+from mlbench_core.api.errors import ApiError, ApiUnavailable, raise_for_response
+from mlbench_core.api.schemas import MAX_BATCH, RunCreate
+from mlbench_core.api.wire import wire_date
 
-__all__ = ["ApiClient", "iso_date"]
+__all__ = ["ApiClient", "iso_date", "wire_date"]
 
 DateLike = datetime | str
 
-
-def iso_date(value: DateLike) -> str:
-    """``value`` (a datetime, naive = UTC, or an ISO 8601 string) as ISO 8601 in UTC."""
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise ValueError(f"not an ISO 8601 date: {value!r}") from None
-    elif isinstance(value, datetime):
-        parsed = value
-    else:
-        raise TypeError(f"a date must be a datetime or an ISO 8601 string, not {value!r}")
-    return utc(parsed).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+iso_date = wire_date  # the name this module gave it first
 
 
 def _number(value: Any) -> Any:
@@ -53,9 +42,10 @@ class ApiClient:
     """The mlbench REST API: one method per endpoint, JSON in, parsed JSON out.
 
     ``url`` is the API root, e.g. ``http://127.0.0.1:8080/mlbench`` (``.../api`` and trailing
-    slashes are accepted too). ``token`` is an Airflow JWT or a run's worker token. Error
-    answers raise :mod:`mlbench_core.api.errors` types; no answer raises ``ApiUnavailable``.
-    Requests are never retried here (see :class:`~mlbench_core.api.writer.MetricsWriter`).
+    slashes are accepted too). ``token`` is an Airflow JWT or a run's worker token; an Airflow
+    user logs in with :meth:`login` (or :meth:`authenticate`). Error answers raise
+    :mod:`mlbench_core.api.errors` types; no answer raises ``ApiUnavailable``. Requests are
+    never retried here (see :class:`~mlbench_core.api.writer.MetricsWriter`).
     """
 
     def __init__(self, url: str, token: str | None = None, timeout: float = 30.0) -> None:
@@ -63,15 +53,74 @@ class ApiClient:
         if not root.startswith(("http://", "https://")):
             raise ValueError(f"the API url must start with http:// or https://: {url!r}")
         self.base_url = root if root.endswith("/api") else f"{root}/api"
-        self.token = token
         self.timeout = timeout
         self.session = requests.Session()
         self.session.headers["Accept"] = "application/json"
-        if token:
-            self.session.headers["Authorization"] = f"Bearer {token}"
+        self._token: str | None = None
+        self.token = token
+
+    @classmethod
+    def login(
+        cls, api_url: str, username: str, password: str, *, timeout: float = 30.0
+    ) -> ApiClient:
+        """A client of the API at ``api_url`` holding a JWT of the Airflow user ``username``
+        (:meth:`authenticate`); its requests wait ``timeout`` seconds for an answer."""
+        client = cls(api_url, timeout=timeout)
+        try:
+            client.authenticate(username, password)
+        except BaseException:
+            client.close()
+            raise
+        return client
 
     def __repr__(self) -> str:
         return f"ApiClient({self.base_url!r})"
+
+    @property
+    def api_url(self) -> str:
+        """The API's URL, e.g. ``http://127.0.0.1:8080/mlbench`` (``base_url`` less ``/api``)."""
+        return self.base_url.removesuffix("/api")
+
+    @property
+    def root_url(self) -> str:
+        """The Airflow api-server's root: :attr:`api_url` less its ``/mlbench`` mount point."""
+        return self.api_url.removesuffix("/mlbench")
+
+    @property
+    def token(self) -> str | None:
+        """The token sent with each request (None: none is sent)."""
+        return self._token
+
+    @token.setter
+    def token(self, value: str | None) -> None:
+        self._token = value or None
+        if self._token:
+            self.session.headers["Authorization"] = f"Bearer {self._token}"
+        else:
+            self.session.headers.pop("Authorization", None)
+
+    def authenticate(self, username: str, password: str) -> str:
+        """Log in to Airflow as ``username`` (``POST <root_url>/auth/token``); the JWT becomes
+        the client's :attr:`token` and is returned.
+
+        A refused login raises the typed error of the answer (``Unauthorized`` for a wrong
+        password), no answer ``ApiUnavailable``, an answer without a token ``ApiError``.
+        """
+        url = f"{self.root_url}/auth/token"
+        body = {"username": username, "password": password}
+        response = self._send("POST", url, json=body)
+        try:
+            token = response.json()["access_token"]
+        except (ValueError, KeyError, TypeError):
+            token = None
+        if not isinstance(token, str) or not token:
+            raise ApiError(
+                response.status_code,
+                f"POST {url}: the answer carries no access_token",
+                response=response,
+            )
+        self.token = token
+        return token
 
     def close(self) -> None:
         """Close the connections of the client's session."""
@@ -92,22 +141,30 @@ class ApiClient:
         *,
         params: Mapping[str, Any] | None = None,
         json: Any = None,
+        stream: bool = False,
     ) -> requests.Response:
-        url = self.base_url + path
+        return self._send(method, self.base_url + path, params=params, json=json, stream=stream)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        stream: bool = False,
+    ) -> requests.Response:
         query = {k: v for k, v in (params or {}).items() if v is not None}
+        kwargs = {"params": query or None, "json": json, "timeout": self.timeout, "stream": stream}
         try:
             try:
-                response = self.session.request(
-                    method, url, params=query or None, json=json, timeout=self.timeout
-                )
+                response = self.session.request(method, url, **kwargs)
             except requests.ConnectionError as exc:
                 # A kept-alive connection the server has just closed is reset: an idempotent
                 # request is sent once more (POSTs are not: MetricsWriter retries its own).
                 if method not in IDEMPOTENT or isinstance(exc, requests.Timeout):
                     raise
-                response = self.session.request(
-                    method, url, params=query or None, json=json, timeout=self.timeout
-                )
+                response = self.session.request(method, url, **kwargs)
         except requests.Timeout as exc:
             raise ApiUnavailable(
                 f"{method} {url}: no answer in {self.timeout:g} s ({exc})"
@@ -116,8 +173,18 @@ class ApiClient:
             raise ValueError(f"{method} {url}: the body cannot be sent as JSON: {exc}") from exc
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
             raise ApiUnavailable(f"{method} {url}: cannot reach the API ({exc})") from exc
-        raise_for_response(response)
+        try:
+            raise_for_response(response)
+        except ApiError:
+            response.close()
+            raise
         return response
+
+    def stream(self, path: str, params: Mapping[str, Any] | None = None) -> requests.Response:
+        """``GET <base_url><path>`` with its body not yet read, for downloads: read it with
+        ``iter_content`` and close the response (or use it in a ``with``). Errors are raised
+        as by the other methods, before any of the body is returned."""
+        return self._request("GET", path, params=params, stream=True)
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._request(method, path, **kwargs)
@@ -133,7 +200,7 @@ class ApiClient:
         last_n: int | None = None,
     ) -> dict[str, Any]:
         return {
-            "since": iso_date(since) if since is not None else None,
+            "since": wire_date(since) if since is not None else None,
             "summarize": summarize,
             "metric_filter": metric_filter,
             "last_n": last_n,
@@ -245,7 +312,7 @@ class ApiClient:
         else:
             data["pod_name"] = pod_name
         if date is not None:
-            data["date"] = iso_date(date)
+            data["date"] = wire_date(date)
         if metadata is not None:
             data["metadata"] = metadata if isinstance(metadata, str) else dict(metadata)
         return data
@@ -292,7 +359,7 @@ class ApiClient:
     def _wire_metric(metric: Mapping[str, Any]) -> dict[str, Any]:
         data = dict(metric)
         if isinstance(data.get("date"), datetime):
-            data["date"] = iso_date(data["date"])
+            data["date"] = wire_date(data["date"])
         if "value" in data:
             data["value"] = _number(data["value"])
         return data
@@ -307,45 +374,20 @@ class ApiClient:
         """One run."""
         return self._json("GET", f"/runs/{run_id}")
 
-    def create_run(
-        self,
-        name: str,
-        num_workers: int,
-        *,
-        benchmark: str | None = None,
-        num_cpus: float = 1.0,
-        max_bandwidth: float | None = None,
-        image_name: str | None = None,
-        custom_image_command: str | None = None,
-        backend: str = "gloo",
-        gpu_enabled: bool = False,
-        light_target: bool = False,
-        aggregation: str | None = None,
-        synthetic: bool = False,
-        oversubscribe: bool = False,
-        job_id: str | None = None,
-    ) -> dict[str, Any]:
+    def create_run(self, name: str, num_workers: int, **fields: Any) -> dict[str, Any]:
         """Create a run (INITIALIZED) and trigger its DAG run; 409 if the name is taken.
 
-        With ``job_id`` (an existing ``mlbench_run`` DAG run) nothing is triggered.
+        ``fields``: any other field of :class:`~mlbench_core.api.schemas.RunCreate` (the
+        one declaration of a run: benchmark, num_cpus, max_bandwidth, epochs,
+        steps_per_epoch, seed, settings, ...); None means the server's default. With
+        ``job_id`` (an existing ``mlbench_run`` DAG run) nothing is triggered.
         """
-        data = {
-            "name": name,
-            "num_workers": num_workers,
-            "num_cpus": num_cpus,
-            "max_bandwidth": max_bandwidth,
-            "benchmark": benchmark,
-            "image_name": image_name,
-            "custom_image_command": custom_image_command,
-            "backend": str(backend),
-            "gpu_enabled": gpu_enabled,
-            "light_target": light_target,
-            "aggregation": aggregation,
-            "synthetic": synthetic,
-            "oversubscribe": oversubscribe or None,
-            "job_id": job_id,
-        }
-        return self._json("POST", "/runs", json={k: v for k, v in data.items() if v is not None})
+        unknown = sorted(set(fields) - set(RunCreate.model_fields))
+        if unknown:
+            raise TypeError(f"create_run() got fields RunCreate lacks: {', '.join(unknown)}")
+        data = {"name": name, "num_workers": num_workers, **fields}
+        body = {k: v for k, v in data.items() if v is not None and v != {}}
+        return self._json("POST", "/runs", json=body)
 
     def update_run(
         self,
@@ -396,7 +438,7 @@ class ApiClient:
         for line in lines:
             item = dict(line)
             if item.get("date") is not None:
-                item["date"] = iso_date(item["date"])
+                item["date"] = wire_date(item["date"])
             items.append(item)
         return self._json("POST", f"/runs/{run_id}/logs", json={"lines": items})
 

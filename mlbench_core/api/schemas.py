@@ -186,42 +186,142 @@ class Point(BaseModel):
     value: float
 
 
-class RunCreate(_Strict):
-    """Body of ``POST /api/runs/``.
+SettingValue = str | int | float | bool
+MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
 
-    Validation context (given by the server): ``max_workers``, ``benchmarks`` (the ids of
-    the benchmark registry) and ``default_benchmark`` (used when neither ``benchmark`` nor
-    ``image_name`` is given).
+
+def cast_setting(key: str, value: Any, default: SettingValue) -> SettingValue:
+    """``value`` (a JSON value, or text from a command line) as the type of the benchmark's
+    ``default`` for setting ``key``; ValueError naming the key when it is not one."""
+    kind = type(default).__name__
+    bad = ValueError(f"setting {key}: {value!r} is not a valid {kind}")
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no"):
+            return False
+        raise bad
+    if isinstance(value, bool):  # JSON true is not a number
+        raise bad
+    try:
+        if isinstance(default, int):
+            number = float(value) if isinstance(value, float) else None
+            if number is not None and not number.is_integer():
+                raise bad
+            return int(value)
+        if isinstance(default, float):
+            result = float(value)
+            if not math.isfinite(result):
+                raise bad
+            return result
+    except (TypeError, ValueError):
+        raise bad from None
+    return str(value)
+
+
+class RunCreate(_Strict):
+    """Body of ``POST /api/runs/``: the one declaration of a run's fields.
+
+    The client, the CLI's options, the DAG's trigger form, the dashboard's New run form and
+    the nightly suite derive their fields from this model (``mlbench_core.run_fields``).
+
+    Validation context (given by the server, see ``run_fields.validation_context``):
+    ``max_workers``, ``benchmarks`` (the ids of the registry), ``default_benchmark`` (used
+    when neither ``benchmark`` nor ``image_name`` is given), ``aggregations`` and
+    ``settings`` (per benchmark, its settable settings with their defaults).
     """
 
-    name: str = Field(min_length=1, max_length=63)
-    num_workers: int = Field(ge=1, le=MAX_ID)
-    num_cpus: float = Field(default=1.0, gt=0)
-    max_bandwidth: Annotated[float | None, BeforeValidator(_empty_to_none)] = Field(
-        default=None, gt=0, description="Egress/ingress cap per worker in Mbit/s; none = no cap"
+    name: str = Field(
+        min_length=1,
+        max_length=63,
+        title="Run name",
+        description="A lower-case DNS label (a-z, 0-9 and '-'), unique",
+        json_schema_extra={"pattern": DNS_LABEL.pattern},  # checked by _dns_label
     )
-    benchmark: Annotated[str | None, BeforeValidator(_empty_to_none)] = None
+    num_workers: int = Field(
+        ge=1, le=MAX_ID, title="Workers", description="Workers (ranks) that train together"
+    )
+    num_cpus: float = Field(
+        default=1.0, gt=0, le=1024, title="CPUs per worker", description="CPUs per worker"
+    )
+    max_bandwidth: Annotated[float | None, BeforeValidator(_empty_to_none)] = Field(
+        default=None,
+        gt=0,
+        title="Bandwidth cap (Mbit/s)",
+        description="Egress/ingress cap per worker in Mbit/s; none = no cap",
+    )
+    benchmark: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
+        default=None,
+        max_length=64,
+        title="Benchmark",
+        description="A benchmark of the registry; none (and no image) = the default benchmark",
+    )
     image_name: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
-        default=None, max_length=512
+        default=None,
+        max_length=512,
+        title="Custom image",
+        description="A worker image of your own instead of a benchmark",
     )
     custom_image_command: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
-        default=None, max_length=4096
+        default=None,
+        max_length=4096,
+        title="Custom command",
+        description="The custom image's command (run by /bin/sh -c)",
     )
-    backend: CommBackend = CommBackend.GLOO
-    gpu_enabled: bool = False
-    light_target: bool = False
+    backend: CommBackend = Field(
+        default=CommBackend.GLOO,
+        title="Communication backend",
+        description="torch.distributed backend: gloo, or nccl (needs GPUs)",
+    )
+    gpu_enabled: bool = Field(default=False, title="GPUs", description="One GPU per worker")
+    light_target: bool = Field(
+        default=False, title="Light target", description="Aim at the benchmark's light goal"
+    )
     aggregation: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
         default=None,
         max_length=32,
+        title="Aggregation",
         description="Gradient aggregation (allreduce, ddp, gossip: those the benchmark "
         "offers); none = the benchmark's default",
     )
     synthetic: bool = Field(
         default=False,
+        title="Synthetic data",
         description="Random data of the real shapes: throughput only, no goal",
+    )
+    epochs: Annotated[int | None, BeforeValidator(_empty_to_none)] = Field(
+        default=None,
+        ge=1,
+        le=100_000,
+        title="Epochs",
+        description="At most this many epochs; none = the benchmark's",
+    )
+    steps_per_epoch: Annotated[int | None, BeforeValidator(_empty_to_none)] = Field(
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        title="Steps per epoch",
+        description="At most this many training steps per epoch; none = a whole pass",
+    )
+    seed: Annotated[int | None, BeforeValidator(_empty_to_none)] = Field(
+        default=None,
+        ge=0,
+        le=MAX_SEED,
+        title="Seed",
+        description="Shared by all ranks; none = the benchmark's",
+    )
+    settings: Annotated[dict[str, SettingValue], BeforeValidator(_json_text)] = Field(
+        default_factory=dict,
+        title="Settings",
+        description="Benchmark settings to change (name: value, as `mlbench benchmarks` "
+        "lists them); recorded with the result",
     )
     oversubscribe: bool = Field(
         default=False,
+        title="Oversubscribe",
         description="Run even though num_workers x num_cpus exceeds the CPUs the machine "
         "gives to runs (local backend): the run waits until it has the machine to itself, "
         "and its workers get less than they ask for",
@@ -229,6 +329,7 @@ class RunCreate(_Strict):
     job_id: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
         default=None,
         max_length=250,
+        title="DAG run",
         description="An existing mlbench_run DAG run to attach the run to (the DAG, when "
         "triggered from the Airflow UI) instead of triggering a new one",
     )
@@ -273,19 +374,61 @@ class RunCreate(_Strict):
             raise ValueError("custom_image_command is required with image_name")
         if self.backend is CommBackend.NCCL and not self.gpu_enabled:
             raise ValueError("backend nccl needs gpu_enabled")
-        offered = (info.context or {}).get("aggregations", {})
-        if self.aggregation is not None:
-            if self.benchmark is None:
-                raise ValueError("aggregation needs a benchmark (not a custom image)")
-            valid = offered.get(self.benchmark)
-            if valid is not None and self.aggregation not in valid:
-                raise ValueError(
-                    f"aggregation {self.aggregation!r} is not offered by benchmark "
-                    f"{self.benchmark}; valid: {', '.join(valid) or 'none'}"
-                )
-        if self.synthetic and self.benchmark is None:
-            raise ValueError("synthetic needs a benchmark (not a custom image)")
         return self
+
+    @staticmethod
+    def _benchmark_of(info: ValidationInfo, field: str) -> str:
+        """The benchmark a run will have (given, or the default), for checking ``field``
+        (declared after benchmark and image_name) against it."""
+        benchmark = info.data.get("benchmark")
+        if benchmark is None and info.data.get("image_name") is None:
+            benchmark = (info.context or {}).get("default_benchmark")
+        if benchmark is None:
+            raise ValueError(f"{field} needs a benchmark (not a custom image)")
+        return benchmark
+
+    @field_validator("aggregation")
+    @classmethod
+    def _offered(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return value
+        benchmark = cls._benchmark_of(info, "aggregation")
+        valid = (info.context or {}).get("aggregations", {}).get(benchmark)
+        if valid is not None and value not in valid:
+            raise ValueError(
+                f"aggregation {value!r} is not offered by benchmark {benchmark}; "
+                f"valid: {', '.join(valid) or 'none'}"
+            )
+        return value
+
+    @field_validator("synthetic")
+    @classmethod
+    def _of_a_benchmark(cls, value: bool, info: ValidationInfo) -> bool:
+        if value:
+            cls._benchmark_of(info, "synthetic")
+        return value
+
+    @field_validator("settings")
+    @classmethod
+    def _benchmark_settings(
+        cls, value: dict[str, SettingValue], info: ValidationInfo
+    ) -> dict[str, SettingValue]:
+        """Each setting is one the benchmark has, cast to its type."""
+        if not value:
+            return value
+        benchmark = cls._benchmark_of(info, "settings")
+        known = ((info.context or {}).get("settings") or {}).get(benchmark)
+        if known is None:
+            return value  # no registry to check against (a client without context)
+        cast = {}
+        for key, item in value.items():
+            if key not in known:
+                raise ValueError(
+                    f"benchmark {benchmark} has no setting {key!r}; valid: "
+                    f"{', '.join(sorted(known)) or 'none'}"
+                )
+            cast[key] = cast_setting(key, item, known[key])
+        return cast
 
 
 class RunUpdate(_Strict):
@@ -318,6 +461,10 @@ class RunOut(BaseModel):
     light_target: bool
     aggregation: str | None = None
     synthetic: bool = False
+    epochs: int | None = None
+    steps_per_epoch: int | None = None
+    seed: int | None = None
+    settings: dict[str, Any] = Field(default_factory=dict)
     oversubscribe: bool = False
     result: dict[str, Any] | str | None = None
     record: dict[str, Any] | None = None

@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from mlbench_core.api.schemas import cast_setting
 from mlbench_core.benchmarks.registry import BenchmarkSpec
 from mlbench_core.datasets import Source, obtain
 from mlbench_core.engine import WorkerError
@@ -31,44 +32,20 @@ def dataset_file(ctx: TaskContext, source: Source) -> tuple[Path, dict[str, Any]
     )
 
 
-def _cast(key: str, value: Any, default: Any) -> Any:
-    """``value`` (often text from the command line) as the type of ``default``."""
-    try:
-        if isinstance(default, bool):
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in ("true", "1", "yes"):
-                return True
-            if str(value).lower() in ("false", "0", "no"):
-                return False
-            raise ValueError(value)
-        if isinstance(default, int):
-            return int(value)
-        if isinstance(default, float):
-            return float(value)
-    except ValueError:
-        kind = type(default).__name__
-        raise WorkerError(f"setting {key}: {value!r} is not a valid {kind}") from None
-    return str(value)
-
-
 def settings(spec: BenchmarkSpec, ctx: TaskContext) -> dict[str, Any]:
-    """The benchmark's settings for this run: batch size, optimizer values and the spec's
-    hyperparameters, with ``ctx.overrides`` applied (unknown keys are refused). The keys
-    overridden are listed under ``overridden`` so that a result never passes for the
-    reference configuration when it was not."""
-    base: dict[str, Any] = {"batch_size": spec.batch_size, **spec.hyperparameters}
-    if spec.optimizer is not None:
-        base.update(
-            lr=spec.optimizer.lr,
-            momentum=spec.optimizer.momentum,
-            weight_decay=spec.optimizer.weight_decay,
-        )
+    """The benchmark's settings for this run (:meth:`BenchmarkSpec.settings`) with
+    ``ctx.overrides`` applied (unknown keys and bad values are refused, as the API refuses
+    them). The keys overridden are listed under ``overridden`` so that a result never passes
+    for the reference configuration when it was not."""
+    base: dict[str, Any] = spec.settings
     for key, value in ctx.overrides.items():
-        if key not in base or base[key] is None:
-            valid = ", ".join(k for k, v in base.items() if v is not None)
+        if key not in base:
+            valid = ", ".join(sorted(base)) or "none"
             raise WorkerError(f"benchmark {spec.id} has no setting {key!r}; valid: {valid}")
-        base[key] = _cast(key, value, base[key])
+        try:
+            base[key] = cast_setting(key, value, base[key])
+        except ValueError as exc:
+            raise WorkerError(str(exc)) from None
     return {**base, "overridden": sorted(ctx.overrides)}
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from mlbench_core.engine.goals import Goal
 
@@ -74,6 +74,20 @@ class BenchmarkSpec(_Frozen):
     seed: int = 0
     image: str = "mlbench-worker"
     notes: tuple[str, ...] = ()
+
+    @computed_field(description="What a run may change (its settings), with the reference values")
+    @property
+    def settings(self) -> dict[str, float | int | str | bool]:
+        """What a run may change (``--set KEY=VALUE``, a run's ``settings``) with the
+        reference values: the batch size, the optimizer's values and the hyperparameters."""
+        base: dict[str, Any] = {"batch_size": self.batch_size, **self.hyperparameters}
+        if self.optimizer is not None:
+            base.update(
+                lr=self.optimizer.lr,
+                momentum=self.optimizer.momentum,
+                weight_decay=self.optimizer.weight_decay,
+            )
+        return {key: value for key, value in base.items() if value is not None}
 
     def load(self) -> Any:
         """The implementation: a builder ``(TaskContext, BenchmarkSpec) -> Task`` for

@@ -10,11 +10,14 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from mlbench_core import run_fields
+from mlbench_core.api.schemas import MAX_ID, RunCreate
 from mlbench_core.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
@@ -36,6 +39,69 @@ from mlbench_core.settings import Settings
 # -- mlbench run -----------------------------------------------------------------------------
 
 
+# How the CLI spells each field of a run a person sets (run_fields.FORM_FIELDS but the
+# name, which is positional); types, choices, bounds and help come from RunCreate.
+FLAGS: dict[str, tuple[str, ...]] = {
+    "benchmark": ("--benchmark", "-b"),
+    "num_workers": ("--workers", "-w"),
+    "num_cpus": ("--cpus", "-c"),
+    "max_bandwidth": ("--bandwidth",),
+    "image_name": ("--image",),
+    "custom_image_command": ("--command",),
+    "backend": ("--backend",),
+    "gpu_enabled": ("--gpu",),
+    "light_target": ("--light",),
+    "aggregation": ("--aggregation",),
+    "synthetic": ("--synthetic",),
+    "epochs": ("--epochs",),
+    "steps_per_epoch": ("--steps",),
+    "seed": ("--seed",),
+    "settings": ("--set",),
+    "oversubscribe": ("--oversubscribe",),
+}
+_TYPES = {"integer": int, "number": float, "string": str}
+
+
+def _bounds(schema: dict[str, Any]) -> str:
+    def show(value: float) -> str:
+        return f"{value:g}" if not float(value).is_integer() else str(int(value))
+
+    parts = []
+    if "minimum" in schema:
+        parts.append(f">= {show(schema['minimum'])}")
+    if "exclusiveMinimum" in schema:
+        parts.append(f"> {show(schema['exclusiveMinimum'])}")
+    if "maximum" in schema and schema["maximum"] < MAX_ID:
+        parts.append(f"<= {show(schema['maximum'])}")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
+def _add_field(parser: argparse.ArgumentParser, field: str, schema: dict[str, Any]) -> None:
+    """One option of ``mlbench run``, as RunCreate declares the field."""
+    flags = FLAGS[field]
+    text = schema.get("description", "").replace("%", "%%")
+    kinds = [t for t in ([schema["type"]] if isinstance(schema["type"], str) else schema["type"])]
+    kind = next(t for t in kinds if t != "null")
+    if kind == "boolean":
+        parser.add_argument(*flags, dest=field, action="store_true", help=text)
+    elif kind == "object":
+        parser.add_argument(
+            *flags, dest=field, action="append", default=[], metavar="KEY=VALUE",
+            help=f"{text}; repeatable",
+        )  # fmt: skip
+    else:
+        # Optional choices (benchmark, aggregation) are judged as the API judges them, with
+        # the valid ones named; a required one (backend) by argparse.
+        enum = schema.get("enum", ())
+        choices = list(enum) if enum and None not in enum else None
+        parser.add_argument(
+            *flags, dest=field, type=_TYPES[kind], choices=choices,
+            required=RunCreate.model_fields[field].is_required(),
+            metavar=None if choices else flags[0].lstrip("-").upper(),
+            help=text + _bounds(schema),
+        )  # fmt: skip
+
+
 def add_run(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "run",
@@ -43,24 +109,9 @@ def add_run(commands: argparse._SubParsersAction) -> None:
         description="Create a run through the API (its DAG run starts the workers).",
     )
     parser.add_argument("name", help="run name: a lower-case DNS label (a-z, 0-9, '-')")
-    parser.add_argument(
-        "--benchmark", "-b", required=True, help="benchmark id (see `mlbench benchmarks`)"
-    )
-    parser.add_argument("--workers", "-w", type=int, required=True, help="number of workers")
-    parser.add_argument("--cpus", "-c", type=float, default=1.0, help="CPUs per worker (default 1)")
-    parser.add_argument(
-        "--bandwidth", type=float, metavar="MBPS", help="bandwidth cap per worker in Mbit/s"
-    )
-    parser.add_argument("--light", action="store_true", help="aim for the light goal")
-    parser.add_argument("--aggregation", help="allreduce, ddp or gossip (default: the benchmark's)")
-    parser.add_argument(
-        "--synthetic", action="store_true", help="random data: throughput only, no goal"
-    )
-    parser.add_argument(
-        "--oversubscribe",
-        action="store_true",
-        help="run even if the workers ask for more CPUs than the machine has (they get less)",
-    )
+    for field, schema in run_fields.form_schema().items():
+        if field != "name":
+            _add_field(parser, field, schema)
     parser.add_argument(
         "--follow",
         "-f",
@@ -70,20 +121,47 @@ def add_run(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=cmd_run)
 
 
-def check_limits(capabilities: Capabilities, args: argparse.Namespace, out: Console) -> None:
+def run_request(args: argparse.Namespace) -> dict[str, Any]:
+    """The fields of ``mlbench run``'s command line, checked as the API checks them (so a
+    bad value is one line naming its option, before anything is sent)."""
+    fields = {field: getattr(args, field) for field in FLAGS}
+    pairs = {}
+    for item in fields["settings"]:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"--set: needs KEY=VALUE, got {item!r}", EXIT_USAGE)
+        pairs[key.strip()] = value.strip()
+    fields["settings"] = pairs
+    fields = {k: v for k, v in fields.items() if v is not None}
+    try:
+        RunCreate.model_validate(
+            {"name": args.name, **fields}, context=run_fields.validation_context()
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else ""
+        where = FLAGS[field][0] if field in FLAGS else "name" if field == "name" else "run"
+        message = first["msg"].removeprefix("Value error, ")
+        raise CliError(f"{where}: {message}", EXIT_USAGE) from None
+    return fields
+
+
+def check_limits(capabilities: Capabilities, fields: dict[str, Any], out: Console) -> None:
     """Refuse in one line what the backend cannot give; say what is only requested."""
     bandwidth = capabilities.bandwidth
-    if args.bandwidth is not None and bandwidth.status == "unavailable":
+    cap = fields.get("max_bandwidth")
+    if cap is not None and bandwidth.status == "unavailable":
         raise CliError(
             f"--bandwidth: the {capabilities.backend} backend cannot cap bandwidth here "
             f"({bandwidth.by}); run without it",
             EXIT_USAGE,
         )
-    if args.bandwidth is not None and bandwidth.status == "requested":
+    if cap is not None and bandwidth.status == "requested":
         out.print(f"note: the bandwidth cap is requested, not verified: {escape(bandwidth.by)}")
-    if not capabilities.fractional_cpus and not float(args.cpus).is_integer():
+    cpus = float(fields.get("num_cpus", 1.0))
+    if not capabilities.fractional_cpus and not cpus.is_integer():
         raise CliError(
-            f"--cpus {args.cpus:g}: the {capabilities.backend} backend gives whole CPUs only "
+            f"--cpus {cpus:g}: the {capabilities.backend} backend gives whole CPUs only "
             f"here ({capabilities.cpu.by})",
             EXIT_USAGE,
         )
@@ -91,19 +169,10 @@ def check_limits(capabilities: Capabilities, args: argparse.Namespace, out: Cons
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     out = console()
+    fields = run_request(args)
     with connect(settings) as client:
-        check_limits(Capabilities.model_validate(client.get_backend()), args, out)
-        run = client.create_run(
-            args.name,
-            args.workers,
-            benchmark=args.benchmark,
-            num_cpus=args.cpus,
-            max_bandwidth=args.bandwidth,
-            light_target=args.light,
-            aggregation=args.aggregation,
-            synthetic=args.synthetic,
-            oversubscribe=args.oversubscribe,
-        )
+        check_limits(Capabilities.model_validate(client.get_backend()), fields, out)
+        run = client.create_run(args.name, **fields)
         out.print(f"created run [bold]{run['name']}[/] (id {run['id']})")
         if not args.follow:
             out.print(run_table(run))
@@ -177,7 +246,8 @@ def run_table(run: dict[str, Any]) -> Table:
         ("benchmark", what_runs(run)),
         ("workers", str(run["num_workers"])),
         *((label, escape(text)) for label, text in limits.rows(run)),
-        ("goal", "light" if run.get("light_target") else "full"),
+        ("goal", run_fields.goal_label(run)),
+        *((label, escape(text)) for label, text in run_fields.choices(run)),
         ("backend", f"{run['backend']}{' (GPU)' if run.get('gpu_enabled') else ''}"),
         ("created", show_date(run.get("created_at"))),
         ("started", show_date(run.get("started_at"))),
@@ -304,6 +374,7 @@ def cmd_benchmarks(args: argparse.Namespace, settings: Settings) -> int:
     table.add_column("batch/worker", justify="right")
     table.add_column("epochs", justify="right")
     table.add_column("aggregation")
+    table.add_column("settings (--set)")
     for spec in benchmarks:
         goal, light = show_goal(spec.get("goal")), show_goal(spec.get("light_goal"))
         batch, epochs = spec.get("batch_size"), spec.get("epochs")
@@ -315,6 +386,7 @@ def cmd_benchmarks(args: argparse.Namespace, settings: Settings) -> int:
             str(batch) if batch else "-",
             str(epochs) if epochs else "-",
             ", ".join(spec.get("aggregations") or []) or "-",
+            ", ".join(sorted(spec.get("settings") or {})) or "-",
         )
     out.print(table)
     return EXIT_OK

@@ -10,22 +10,52 @@ WORKER_PORT = 29500  # rank 0's rendezvous port, where each rank has an address 
 LABELS = {"app": "mlbench", "component": "worker"}
 
 
+# Run fields the worker reads from its command line (the others reach it as its environment,
+# its limits, or not at all): field -> option of ``python -m mlbench_core.worker``.
+WORKER_OPTIONS = {
+    "benchmark": "--benchmark",
+    "light_target": "--light",
+    "aggregation": "--aggregation",
+    "synthetic": "--synthetic",
+    "backend": "--backend",
+    "epochs": "--epochs",
+    "steps_per_epoch": "--steps",
+    "seed": "--seed",
+    "settings": "--set",
+}
+
+
+# How the other fields of a run reach its workers.
+ELSEWHERE = {
+    "name": "the pod names (MLBENCH_POD_NAME)",
+    "num_workers": "WORLD_SIZE",
+    "num_cpus": "the CPU quota and OMP_NUM_THREADS",
+    "max_bandwidth": "the traffic shaping and MLBENCH_MAX_BANDWIDTH",
+    "image_name": "the pod's image",
+    "custom_image_command": "the pod's command",
+    "gpu_enabled": "the device (a GPU per pod)",
+    "oversubscribe": "the admission of the run (not the workers)",
+}
+
+
 def worker_command(run: dict[str, Any]) -> list[str]:
     """The worker's argv (``python`` is the image's interpreter; locally, this one's)."""
     if run.get("benchmark") is None:
         return ["/bin/sh", "-c", run["custom_image_command"]]
     command = ["python", "-m", WORKER_MODULE, "--run-id", str(run["id"])]
-    command += ["--benchmark", run["benchmark"]]
-    if run.get("light_target"):
-        command.append("--light")
-    if run.get("aggregation"):
-        command += ["--aggregation", run["aggregation"]]
-    if run.get("synthetic"):
-        command.append("--synthetic")
-    if run.get("backend") == "nccl":
-        command += ["--backend", "nccl"]
-    for key, value in sorted((run.get("settings") or {}).items()):
-        command += ["--set", f"{key}={value}"]
+    for field, option in WORKER_OPTIONS.items():
+        value = run.get(field)
+        if value is None or value is False or value == {}:
+            continue
+        if value is True:
+            command.append(option)
+        elif field == "settings":
+            for key, item in sorted(value.items()):
+                command += [option, f"{key}={item}"]
+        elif field == "backend" and value == "gloo":
+            continue  # the worker's default
+        else:
+            command += [option, str(value)]
     return command
 
 

@@ -32,14 +32,7 @@ MEMORY = "container_memory_usage_bytes"
 def start(client: ApiClient, planned: PlannedRun) -> dict[str, Any]:
     """Create (and so trigger) the planned run; the existing one if a retry created it."""
     try:
-        return client.create_run(
-            planned.name,
-            planned.num_workers,
-            benchmark=planned.benchmark,
-            num_cpus=planned.num_cpus,
-            light_target=planned.light_target,
-            synthetic=planned.synthetic,
-        )
+        return client.create_run(planned.name, planned.num_workers, **planned.fields)
     except Conflict:
         return next(r for r in client.get_runs() if r["name"] == planned.name)
 

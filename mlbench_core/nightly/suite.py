@@ -8,29 +8,36 @@ Written as YAML (``$MLBENCH_HOME/nightly.yaml``, or the Airflow Variable
     entries:
       - benchmark: digits
         workers: [1, 2]
-        light: true
-        repetitions: 2
+        light: true           # light_target; any other field of a run too (RunCreate):
+        repetitions: 2        # num_cpus, max_bandwidth, aggregation, synthetic, epochs,
+                              # steps_per_epoch, seed, settings, ...
     baseline:             # optional: pinned runs instead of the history, per entry key
       digits-2w-light: [run-name-a, run-name-b]
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import (
+    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
+from mlbench_core.api.schemas import RunCreate
 from mlbench_core.benchmarks import REGISTRY
+from mlbench_core.run_fields import FORM_FIELDS, validation_context
 
 __all__ = [
     "DEFAULT_SUITE",
@@ -47,22 +54,23 @@ class SuiteError(ValueError):
     """A suite that cannot be used, with the reason."""
 
 
-class SuiteEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+# A suite entry sets any field of a run (RunCreate) but these: the name is planned, the
+# worker counts are a list, and the suite runs benchmarks, not custom images.
+NOT_IN_ENTRIES = ("name", "num_workers", "image_name", "custom_image_command")
+RUN_FIELDS = tuple(f for f in FORM_FIELDS if f not in NOT_IN_ENTRIES)
 
-    benchmark: str
-    workers: list[int] = Field(min_length=1)
-    light: bool = True
-    repetitions: int = Field(default=1, ge=1, le=20)
-    num_cpus: float = Field(default=1.0, gt=0)
-    synthetic: bool = False
 
-    @field_validator("benchmark")
-    @classmethod
-    def _known(cls, value: str) -> str:
-        if value not in REGISTRY:
-            raise ValueError(f"unknown benchmark {value!r}; valid: {', '.join(REGISTRY)}")
-        return value
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    workers: list[int] = Field(min_length=1, description="One run per worker count")
+    repetitions: int = Field(default=1, ge=1, le=20, description="Runs per worker count")
+    label: str | None = Field(
+        default=None,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_length=20,
+        description="Tells apart entries that differ only in fields the key does not show",
+    )
 
     @field_validator("workers")
     @classmethod
@@ -71,10 +79,62 @@ class SuiteEntry(BaseModel):
             raise ValueError("worker counts must be at least 1")
         return sorted(set(value))
 
+    @field_validator("benchmark", check_fields=False)
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value not in REGISTRY:
+            raise ValueError(f"unknown benchmark {value!r}; valid: {', '.join(REGISTRY)}")
+        return value
+
+    @model_validator(mode="after")
+    def _a_valid_run(self) -> _Entry:
+        """Each planned run is a body the API accepts: bounds, the benchmark's
+        aggregations and settings, as RunCreate checks them."""
+        try:
+            RunCreate.model_validate(
+                {"name": "nightly", "num_workers": max(self.workers), **self.run_fields()},
+                context=validation_context(),
+            )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            message = first["msg"].removeprefix("Value error, ")
+            raise ValueError(f"{where}: {message}" if where else message) from None
+        return self
+
+    def run_fields(self) -> dict[str, Any]:
+        """The entry's fields of a run (those set, or with a default)."""
+        return {f: getattr(self, f) for f in RUN_FIELDS if getattr(self, f) not in (None, {})}
+
     def key(self, workers: int) -> str:
-        """The entry's name in reports: ``<benchmark>-<w>w-<light|full>[-synthetic]``."""
-        kind = "light" if self.light else "full"
-        return f"{self.benchmark}-{workers}w-{kind}" + ("-synthetic" if self.synthetic else "")
+        """The entry's name in reports:
+        ``<benchmark>-<w>w-<light|full>[-<aggregation>][-synthetic][-<label>]``."""
+        kind = "light" if self.light_target else "full"
+        parts = [self.benchmark, f"{workers}w", kind, self.aggregation]
+        parts += ["synthetic" if self.synthetic else None, self.label]
+        return "-".join(p for p in parts if p)
+
+
+def _entry_fields() -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        name: (info.annotation, copy.copy(info))
+        for name, info in RunCreate.model_fields.items()
+        if name in RUN_FIELDS
+    }
+    fields["benchmark"] = (str, Field(description="A benchmark of the registry"))
+    light = copy.copy(RunCreate.model_fields["light_target"])
+    light.default = True  # the suite aims at light goals unless told
+    light.validation_alias = AliasChoices("light", "light_target")
+    fields["light_target"] = (bool, light)
+    return fields
+
+
+SuiteEntry = create_model(
+    "SuiteEntry",
+    __base__=_Entry,
+    __doc__="One benchmark of the suite: any run field, at each worker count.",
+    **_entry_fields(),
+)
 
 
 class Suite(BaseModel):
@@ -87,6 +147,16 @@ class Suite(BaseModel):
 
     def keys(self) -> list[str]:
         return [e.key(w) for e in self.entries for w in e.workers]
+
+    @model_validator(mode="after")
+    def _keys_unique(self) -> Suite:
+        keys = self.keys()
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:
+            raise ValueError(
+                f"two entries plan the same runs ({', '.join(twice)}): give one a label"
+            )
+        return self
 
     @model_validator(mode="after")
     def _baseline_of_entries(self) -> Suite:
@@ -102,16 +172,13 @@ DEFAULT_SUITE = Suite(entries=[SuiteEntry(benchmark="digits", workers=[1, 2], re
 
 
 class PlannedRun(BaseModel):
-    """One run of tonight's suite."""
+    """One run of tonight's suite: its name, and the fields it is created with."""
 
     key: str
     repetition: int
     name: str
-    benchmark: str
     num_workers: int
-    num_cpus: float
-    light_target: bool
-    synthetic: bool
+    fields: dict[str, Any] = Field(description="RunCreate fields besides name and workers")
 
 
 def load_suite(text: str | None = None, path: Path | None = None) -> Suite:
@@ -148,11 +215,8 @@ def plan(suite: Suite, day: date, dag_run_id: str) -> list[PlannedRun]:
                         key=key,
                         repetition=rep,
                         name=name,
-                        benchmark=entry.benchmark,
                         num_workers=workers,
-                        num_cpus=entry.num_cpus,
-                        light_target=entry.light,
-                        synthetic=entry.synthetic,
+                        fields=entry.run_fields(),
                     )
                 )
     return runs

@@ -132,7 +132,13 @@ def _train(
     except DatasetError as exc:
         raise WorkerError(f"dataset of benchmark {spec.id}: {exc}", 1) from None
     task.aggregation = options.aggregation or task.aggregation
-    hyper = {**task.hyperparameters, "aggregation": task.aggregation, "epochs": task.epochs}
+    hyper = {
+        **task.hyperparameters,
+        "aggregation": task.aggregation,
+        "epochs": task.epochs,
+        "steps_per_epoch": options.steps_per_epoch,
+        "synthetic": options.synthetic,
+    }
     stored = None
     if ctx.is_main:
         record = _record(spec, ctx, options.seed, applied, hyper, task.data)
@@ -163,6 +169,9 @@ def _train(
             "threads": torch.get_num_threads(),
             "step_delay_s": settings.step_delay,
         }
+        if goal is None:  # synthetic data: throughput only, nothing to reach
+            for key in ("reached", "time_to_target_s"):
+                result.pop(key, None)
         result = _finite(result)
         _store("result", lambda: client.put_result(options.run_id, result), result)
     if stored is not None:

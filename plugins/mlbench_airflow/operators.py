@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
 
 from mlbench_airflow.hooks import MlbenchApiHook
 from mlbench_airflow.triggers import RunWaitTrigger
@@ -38,8 +39,17 @@ class PrepareRunOperator(BaseOperator):
 
     def execute(self, context: Any, event: Any = None) -> dict[str, Any]:
         """Also what the task resumes with, once admitted."""
+        dag_run = context["dag_run"]
         with MlbenchApiHook().get_conn() as client:
-            run = runflow.prepare(client, dict(context["params"]), context["dag_run"].run_id)
+            try:
+                run = runflow.prepare(
+                    client,
+                    dict(context["params"]),
+                    dag_run.run_id,
+                    run_id=(dag_run.conf or {}).get("run_id"),
+                )
+            except runflow.FormRefused as exc:
+                raise AirflowFailException(f"the trigger form was refused: {exc}") from None
             run, waiting = runflow.admit(client, run["id"])
             if waiting is None:
                 return runflow.start(client, run, self.backend)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from harness.environment import REPO
+from mlbench_core.api.schemas import RunCreate
+from mlbench_core.run_fields import FORM_FIELDS, form_schema, validation_context
 
 
 def parse(settings_env, backend: str):  # noqa: ANN001, ANN201
@@ -72,22 +75,45 @@ def test_an_unknown_backend_is_an_import_error(settings_env):
     assert "NOTHING" in next(iter(bag.import_errors.values()))
 
 
-def test_trigger_form_params(settings_env):
-    dag = parse(settings_env, "local")
-    params = dag.params
-    assert {
-        "run_id",
-        "name",
-        "benchmark",
-        "num_workers",
-        "num_cpus",
-        "max_bandwidth",
-        "backend",
-        "light_target",
-        "oversubscribe",
-    } <= set(params.keys())
-    schema = params.get_param("benchmark").schema
-    assert "1a" in schema["enum"]
-    assert params.get_param("name").schema["pattern"].startswith("^[a-z0-9]")
-    with pytest.raises(Exception, match="num_workers|maximum|less"):
-        params.get_param("num_workers").resolve(10_000)
+def test_trigger_form_params_are_the_run_fields(settings_env):
+    """One Param per field a person sets, with RunCreate's types, bounds, choices, titles
+    and descriptions; nothing internal (the API's run id travels in conf)."""
+    params = parse(settings_env, "local").params
+    schema = form_schema()
+    assert list(params.keys()) == list(FORM_FIELDS) == list(schema)
+    assert "run_id" not in params and "job_id" not in params
+    for name in FORM_FIELDS:
+        param = params.get_param(name)
+        expected = {k: v for k, v in schema[name].items() if k not in ("default", "description")}
+        assert param.schema == expected, name
+        assert param.value == schema[name]["default"], name
+        assert param.description == schema[name].get("description"), name
+    assert params.get_param("benchmark").value == "digits"
+    assert params.get_param("aggregation").schema["values_display"] == {"null": "benchmark default"}
+    assert params.get_param("name").schema["type"] == "string"  # required: no null
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", None),
+        ("name", "Bad_Name"),
+        ("name", "a" * 64),
+        ("num_workers", 0),
+        ("num_cpus", 0),
+        ("epochs", 0),
+        ("steps_per_epoch", 0),
+        ("seed", -1),
+        ("seed", 2**32),
+        ("benchmark", "9z"),
+        ("aggregation", "ring"),
+        ("backend", "mpi"),
+    ],
+)
+def test_the_form_refuses_what_the_api_refuses(settings_env, field, value):
+    params = parse(settings_env, "local").params
+    with pytest.raises(Exception):  # noqa: B017 - jsonschema's or Airflow's error
+        params.get_param(field).resolve(value)
+    body = {"name": "ok", "num_workers": 1, field: value}
+    with pytest.raises(ValidationError):
+        RunCreate.model_validate(body, context=validation_context())

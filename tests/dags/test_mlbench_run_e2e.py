@@ -7,13 +7,15 @@ import threading
 
 import pytest
 
+from mlbench_core import runflow
+from mlbench_core.run_fields import dag_conf
 from tests.dags.conftest import load_dag
 from tests.support.waiting import wait_for
 
 
 def test_two_workers_reach_the_demo_target(client):
     run = client.create_run("digits-e2e", 2, benchmark="digits", job_id="external-dag-run")
-    dag_run = load_dag().test(run_conf={"run_id": run["id"]})
+    dag_run = load_dag().test(run_conf=dag_conf(run))
     assert dag_run.state == "success"
 
     done = client.get_run(run["id"])
@@ -42,12 +44,25 @@ def test_a_run_triggered_from_the_form_creates_its_run(client):
         "num_workers": 1,
         "light_target": True,
         "max_bandwidth": 100,
+        "epochs": 2,
+        "steps_per_epoch": 3,
+        "seed": 11,
+        "settings": {"hidden": "32"},
     }
     dag_run = load_dag().test(run_conf=params)
     assert dag_run.state == "success"
     run = next(r for r in client.get_runs() if r["name"] == "from-the-form")
     assert run["state"] == "FINISHED" and run["job_id"] == dag_run.run_id
     assert run["light_target"] is True
+    assert (run["epochs"], run["steps_per_epoch"], run["seed"]) == (2, 3, 11)
+    assert run["settings"] == {"hidden": 32}
+    # the worker got them on its command line: its record and result say so
+    hyper = run["record"]["hyperparameters"]
+    assert (
+        run["record"]["seed"] == 11 and hyper["hidden"] == 32 and hyper["overridden"] == ["hidden"]
+    )
+    assert (hyper["epochs"], hyper["steps_per_epoch"]) == (2, 3)
+    assert run["result"]["epochs"] <= 2 and run["result"]["steps_per_epoch_limit"] == 3
     limits = run["job_metadata"]["limits"]
     assert limits["bandwidth"]["status"] == "enforced"
     assert "tbf rate 100 Mbit/s" in limits["bandwidth"]["by"]
@@ -57,7 +72,7 @@ def test_a_run_triggered_from_the_form_creates_its_run(client):
 def test_workers_that_cannot_start_end_the_run_failed_with_the_reason(client):
     # The tests' MLBENCH_DATA_URL leads nowhere: the launch cannot get 2a's dataset.
     run = client.create_run("no-data", 2, benchmark="2a", job_id="external-dag-run")
-    dag_run = load_dag().test(run_conf={"run_id": run["id"]})
+    dag_run = load_dag().test(run_conf=dag_conf(run))
     assert dag_run.state == "failed"
     done = client.get_run(run["id"])
     assert done["state"] == "FAILED"
@@ -75,10 +90,22 @@ def test_bad_form_input_is_refused_at_trigger_naming_the_field(client):
     assert client.get_runs() == []
 
 
-def test_form_without_a_name_fails_with_a_clear_reason(client):
-    dag_run = load_dag().test(run_conf={"benchmark": "digits"})
-    assert dag_run.state == "failed"
+def test_the_form_requires_a_name_and_prepare_refuses_a_taken_one_at_once(client):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    with pytest.raises(ParamValidationError, match="param name"):
+        load_dag().test(run_conf={"benchmark": "digits"})
     assert client.get_runs() == []
+    taken = client.create_run("taken", 1, benchmark="digits", job_id="elsewhere")
+    dag_run = load_dag().test(run_conf={"name": "taken", "num_workers": 1})
+    assert dag_run.state == "failed"
+    prepare = dag_run.get_task_instance("prepare")
+    assert prepare.state == "failed" and prepare.try_number == 1  # no retries
+    assert [r["id"] for r in client.get_runs()] == [taken["id"]]
+    with pytest.raises(runflow.FormRefused, match="^name: a run named 'taken' exists"):
+        runflow.prepare(client, {"name": "taken", "num_workers": 1}, "another-dag-run")
+    with pytest.raises(runflow.FormRefused, match="^settings: benchmark 1a has no setting 'nope'"):
+        runflow.prepare(client, {"name": "x", "num_workers": 1, "settings": {"nope": 1}}, "d")
 
 
 def test_a_run_waits_deferred_for_free_cpus_then_runs(client, settings_env):
@@ -99,7 +126,7 @@ def test_a_run_waits_deferred_for_free_cpus_then_runs(client, settings_env):
 
     releaser = threading.Thread(target=release)
     releaser.start()
-    dag_run = load_dag().test(run_conf={"run_id": run["id"]})  # its trigger runs inline
+    dag_run = load_dag().test(run_conf=dag_conf(run))  # its trigger runs inline
     releaser.join(60)
     assert seen == {
         "reason": "waiting for 2 CPUs: 0 of the machine's 2 are free; held by 'holder' (2)",

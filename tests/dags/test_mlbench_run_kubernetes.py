@@ -11,6 +11,7 @@ import pytest
 
 from mlbench_core.launch import kubernetes as k8s
 from mlbench_core.launch.workers import worker_command
+from mlbench_core.run_fields import dag_conf
 from mlbench_core.settings import get_settings
 from tests.dags.conftest import load_dag
 from tests.kubeapi import write_kubeconfig
@@ -65,7 +66,7 @@ def test_every_line_of_every_pod_reaches_the_run_in_order(client, cluster):
     lines = {rank: [f"rank {rank}: line {i}" for i in range(40)] for rank in range(2)}
     for rank in range(2):
         cluster.scripts[f"kube-ok-w{rank}"] = Script(lines[rank])
-    dag_run = load_dag().test(run_conf={"run_id": run["id"]})
+    dag_run = load_dag().test(run_conf=dag_conf(run))
     assert dag_run.state == "success"
     done = client.get_run(run["id"])
     assert done["state"] == "FINISHED", done["job_metadata"]
@@ -94,7 +95,7 @@ def test_a_crashed_rank_fails_the_run_with_its_last_lines(client, cluster):
     cluster.scripts["kube-oom-w1"] = Script(
         ["rank 1: epoch 1", *TRACEBACK], exit_code=137, reason="OOMKilled"
     )
-    dag_run = load_dag().test(run_conf={"run_id": run["id"]})
+    dag_run = load_dag().test(run_conf=dag_conf(run))
     assert dag_run.state == "failed"
     done = client.get_run(run["id"])
     assert done["state"] == "FAILED"
@@ -119,7 +120,7 @@ def test_a_crashed_rank_fails_the_run_with_its_last_lines(client, cluster):
 def test_the_pods_are_the_manifests_the_backend_renders(client, cluster):
     run = client.create_run("kube-spec", 1, benchmark="digits", max_bandwidth=50,
                             job_id="external-dag-run")  # fmt: skip
-    assert load_dag().test(run_conf={"run_id": run["id"]}).state == "success"
+    assert load_dag().test(run_conf=dag_conf(run)).state == "success"
     [pod] = cluster.created
     done = client.get_run(run["id"])
     expected = k8s.pod_kwargs(done, get_settings())[0]

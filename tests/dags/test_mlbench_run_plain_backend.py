@@ -3,6 +3,7 @@ through the interface: named in MLBENCH_BACKEND, nothing in the DAG file changes
 
 from __future__ import annotations
 
+from mlbench_core.run_fields import dag_conf
 from tests.dags.conftest import load_dag
 from tests.support import plain_backend
 
@@ -11,7 +12,7 @@ def test_a_third_backend_runs_a_whole_run(client, settings_env):
     settings_env.setenv("MLBENCH_BACKEND", "tests.support.plain_backend:BACKEND")
     run = client.create_run("plain", 2, benchmark="digits", light_target=True,
                             job_id="external-dag-run")  # fmt: skip
-    dag_run = load_dag().test(run_conf={"run_id": run["id"]})
+    dag_run = load_dag().test(run_conf=dag_conf(run))
     assert dag_run.state == "success"
     done = client.get_run(run["id"])
     assert done["state"] == "FINISHED", done["job_metadata"]
@@ -28,7 +29,7 @@ def test_its_failure_is_the_runs_reason(client, settings_env):
     settings_env.setenv("MLBENCH_BACKEND", "tests.support.plain_backend:BACKEND")
     # the tests' MLBENCH_DATA_URL leads nowhere: 2a's ranks cannot get their dataset
     run = client.create_run("plain-fails", 1, benchmark="2a", job_id="external-dag-run")
-    dag_run = load_dag().test(run_conf={"run_id": run["id"]})
+    dag_run = load_dag().test(run_conf=dag_conf(run))
     assert dag_run.state == "failed"
     done = client.get_run(run["id"])
     assert done["state"] == "FAILED"

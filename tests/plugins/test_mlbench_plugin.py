@@ -11,6 +11,8 @@ import requests
 from harness.environment import ADMIN, VENV_BIN
 from harness.processes import Service
 from harness.server import free_port
+from mlbench_core.api import ApiClient
+from mlbench_core.run_fields import dag_conf
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +39,8 @@ def api_server(airflow_db, tmp_path_factory) -> Iterator[str]:  # noqa: ANN001
 
 @pytest.fixture(scope="module")
 def session(api_server) -> requests.Session:  # noqa: ANN001
-    token = requests.post(
-        f"{api_server}/auth/token", json={"username": ADMIN[0], "password": ADMIN[1]}, timeout=30
-    ).json()["access_token"]
+    with ApiClient.login(f"{api_server}/mlbench", *ADMIN) as admin:
+        token = admin.token
     http = requests.Session()
     http.headers["Authorization"] = f"Bearer {token}"
     return http
@@ -56,7 +57,7 @@ def test_plugin_serves_the_api_at_mlbench(api_server, session):
     dag_run = session.get(
         f"{api_server}/api/v2/dags/mlbench_run/dagRuns/{run['job_id']}", timeout=30
     ).json()
-    assert dag_run["conf"] == {"run_id": run["id"]}
+    assert dag_run["conf"] == dag_conf(run)
     response = session.post(
         f"{api_server}/mlbench/api/metrics",
         data={"run_id": run["id"], "name": "loss", "value": "0.5"},

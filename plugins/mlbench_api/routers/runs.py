@@ -27,7 +27,7 @@ from mlbench_core.api.schemas import (
     RunUpdate,
     WorkerToken,
 )
-from mlbench_core.benchmarks import DEFAULT_BENCHMARK, REGISTRY
+from mlbench_core.run_fields import dag_conf, validation_context
 from mlbench_core.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -52,17 +52,13 @@ def run_out(run: Run) -> RunOut:
         job_metadata=run.job_metadata or {},
         result=run.result,
         record=run.record,
-        **{key: run.spec.get(key) for key in SPEC_FIELDS},
+        # runs stored before a field existed have the field's default
+        **{key: value for key in SPEC_FIELDS if (value := run.spec.get(key)) is not None},
     )
 
 
 def _create_context() -> dict[str, Any]:
-    return {
-        "max_workers": get_settings().max_workers,
-        "benchmarks": REGISTRY.keys(),
-        "default_benchmark": DEFAULT_BENCHMARK,
-        "aggregations": {spec.id: spec.aggregations for spec in REGISTRY.values()},
-    }
+    return validation_context(get_settings().max_workers)
 
 
 @router.get("/", response_model=list[RunOut])
@@ -117,7 +113,7 @@ def create_run(
     try:
         dag_run_id = dagruns.trigger(
             settings.dag_id,
-            {"run_id": run.id},
+            dag_conf({"id": run.id, "name": data.name, **spec}),
             run_id=f"mlbench__{run.id}__{utcnow():%Y-%m-%dT%H:%M:%S.%f}",
             user=caller.name,
         )

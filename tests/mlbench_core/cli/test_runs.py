@@ -68,6 +68,41 @@ def test_run_creates_the_run_and_prints_it(mlbench, client):
     assert run["job_id"] and run["job_id"] in result.out
 
 
+def test_run_takes_the_length_seed_and_settings_of_a_run(mlbench, client):
+    result = mlbench(
+        "run", "short", "--benchmark", "1a", "--synthetic", "--epochs", "1", "--steps", "20",
+        "--workers", "2", "--seed", "3", "--set", "lr=0.05", "--set", "batch_size=64",
+        "--aggregation", "ddp",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    for expected in ("throughput only", "epochs (at most)", "batch_size=64, lr=0.05", "ddp"):
+        assert expected in result.out
+    [run] = client.get_runs()
+    assert (run["epochs"], run["steps_per_epoch"], run["seed"]) == (1, 20, 3)
+    assert run["settings"] == {"lr": 0.05, "batch_size": 64}
+    assert run["synthetic"] is True and run["aggregation"] == "ddp"
+    assert "throughput only" in mlbench("status", "short").out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--set", "nope=1"), "--set: benchmark 1a has no setting 'nope'; valid: augmentation"),
+        (("--set", "lr=fast"), "--set: setting lr: 'fast' is not a valid float"),
+        (("--set", "lr"), "--set: needs KEY=VALUE, got 'lr'"),
+        (("--epochs", "0"), "--epochs: Input should be greater than or equal to 1"),
+        (("--steps", "0"), "--steps: Input should be greater than or equal to 1"),
+        (("--seed", "-1"), "--seed: Input should be greater than or equal to 0"),
+        (("--aggregation", "ring"), "--aggregation: aggregation 'ring' is not offered"),
+    ],
+)
+def test_bad_run_fields_are_one_line_naming_the_option(mlbench, client, args, message):
+    result = mlbench("run", "bad", "--benchmark", "1a", "--workers", "2", *args)
+    assert result.code == 2
+    assert message in one_error_line(result.err)
+    assert client.get_runs() == []
+
+
 def test_backend_says_what_is_enforced_here(mlbench):
     require_facilities()
     result = mlbench("backend")
@@ -250,7 +285,7 @@ def test_a_taken_name_and_an_unknown_benchmark_are_refused(mlbench, client):
     assert "unknown benchmark '9z'" in one_error_line(result.err)
     result = mlbench("run", "other", "--benchmark", "1a", "--workers", "0")
     assert result.code == 2
-    assert "num_workers" in one_error_line(result.err)
+    assert "--workers: Input should be greater than or equal to 1" in one_error_line(result.err)
 
 
 def test_an_unknown_run_name(mlbench):

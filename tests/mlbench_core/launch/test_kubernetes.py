@@ -25,6 +25,10 @@ RUNS = [
         "light_target": True,
         "aggregation": "ddp",
         "synthetic": True,
+        "epochs": 1,
+        "steps_per_epoch": 20,
+        "seed": 5,
+        "settings": {"lr": 0.05, "batch_size": 64},
     },
     {
         "id": 3,
@@ -119,7 +123,12 @@ def test_pod_command_is_exactly_the_local_one():
 
 
 def test_run_options_reach_the_worker_command():
-    assert worker_command(RUNS[1])[-4:] == ["--light", "--aggregation", "ddp", "--synthetic"]
+    assert worker_command(RUNS[1])[7:] == [
+        "--light", "--aggregation", "ddp", "--synthetic", "--epochs", "1", "--steps", "20",
+        "--seed", "5", "--set", "batch_size=64", "--set", "lr=0.05",
+    ]  # fmt: skip
+    container = render(RUNS[1], Settings())[0]["spec"]["containers"][0]
+    assert container["args"][-8:] == worker_command(RUNS[1])[-8:]  # the pod gets them too
     assert worker_command(RUNS[2])[-2:] == ["--backend", "nccl"]
     assert "--aggregation" not in worker_command(RUNS[0])
 

@@ -73,4 +73,62 @@ def test_planned_runs_are_unique_dns_labels_in_order():
     assert names[0].startswith("nightly-20261123-") and names[0].endswith("-digits-1w-light-r1")
     other = plan(load_suite(YAML), date(2026, 11, 23), "manual__2026-11-23T09:00:00+00:00")
     assert other[0].name != names[0]  # a second nightly of the day gets other names
-    assert runs[-1].synthetic and not runs[-1].light_target and runs[-1].num_workers == 4
+    last = runs[-1]
+    assert last.fields["synthetic"] and not last.fields["light_target"]
+    assert last.num_workers == 4
+
+
+def test_entries_take_any_field_of_a_run_checked_as_the_api_checks_it():
+    suite = load_suite(
+        "entries:\n"
+        "  - {benchmark: 1a, workers: [2], synthetic: true, epochs: 1, steps_per_epoch: 20,\n"
+        "     seed: 7, aggregation: ddp, settings: {lr: '0.05'}, max_bandwidth: 100}\n"
+    )
+    (planned,) = plan(suite, date(2026, 12, 1), "manual__x")
+    assert planned.key == "1a-2w-light-ddp-synthetic"
+    assert planned.fields == {
+        "benchmark": "1a",
+        "num_cpus": 1.0,
+        "max_bandwidth": 100.0,
+        "backend": "gloo",
+        "gpu_enabled": False,
+        "light_target": True,
+        "aggregation": "ddp",
+        "synthetic": True,
+        "epochs": 1,
+        "steps_per_epoch": 20,
+        "seed": 7,
+        "settings": {"lr": "0.05"},
+        "oversubscribe": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("{benchmark: 1a, workers: [1], epochs: 0}", "epochs"),
+        (
+            "{benchmark: 1a, workers: [1], settings: {nope: 1}}",
+            "settings: benchmark 1a has no setting 'nope'",
+        ),
+        (
+            "{benchmark: 1a, workers: [1], settings: {lr: fast}}",
+            "setting lr: 'fast' is not a valid float",
+        ),
+        ("{benchmark: 2a, workers: [1], aggregation: gossip}", "not offered by benchmark 2a"),
+        ("{benchmark: 1a, workers: [1], image_name: x}", "image_name"),
+    ],
+)
+def test_bad_run_fields_of_an_entry_are_named(entry, message):
+    with pytest.raises(SuiteError, match=message):
+        load_suite(f"entries: [{entry}]")
+
+
+def test_entries_that_plan_the_same_runs_need_a_label():
+    twice = (
+        "entries: [{benchmark: digits, workers: [1]}, {benchmark: digits, workers: [1], seed: 3}]"
+    )
+    with pytest.raises(SuiteError, match="digits-1w-light.*give one a label"):
+        load_suite(twice)
+    labelled = twice.replace("seed: 3}", "seed: 3, label: seed3}")
+    assert load_suite(labelled).keys() == ["digits-1w-light", "digits-1w-light-seed3"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from mlbench_core.run_fields import dag_conf
+
 VALID = {
     "name": "resnet-2w",
     "num_workers": 2,
@@ -28,11 +30,51 @@ def test_create_run_stores_it_and_triggers_its_dag_run(api, airflow_api):
     assert run["max_bandwidth"] == 100 and run["benchmark"] == "1a" and run["backend"] == "gloo"
     assert run["created_at"].endswith("Z")
     airflow_run = dag_run(airflow_api, run["job_id"])
-    assert airflow_run["conf"] == {"run_id": run["id"]}
+    assert airflow_run["conf"] == dag_conf(run)  # validated against the DAG's Params
+    assert airflow_run["conf"]["name"] == "resnet-2w"
     assert airflow_run["state"] == "queued"
     assert run["job_metadata"]["dag_id"] == "mlbench_run"
     assert api.get(f"/api/runs/{run['id']}").json() == run
     assert api.get("/api/runs").json() == [run]
+
+
+def test_the_length_seed_and_settings_of_a_run_are_stored_cast_and_sent_to_its_dag_run(
+    api, airflow_api
+):
+    body = {
+        **VALID,
+        "epochs": 2,
+        "steps_per_epoch": 20,
+        "seed": 7,
+        "synthetic": True,
+        "aggregation": "ddp",
+        "settings": {"lr": "0.05", "batch_size": "64"},
+    }
+    response = api.post("/api/runs/", json=body)
+    assert response.status_code == 201, response.text
+    run = response.json()
+    assert (run["epochs"], run["steps_per_epoch"], run["seed"]) == (2, 20, 7)
+    assert run["settings"] == {"lr": 0.05, "batch_size": 64}  # the benchmark's types
+    assert run["synthetic"] is True and run["aggregation"] == "ddp"
+    conf = dag_run(airflow_api, run["job_id"])["conf"]
+    assert conf["settings"] == {"lr": 0.05, "batch_size": 64} and conf["steps_per_epoch"] == 20
+
+
+def test_settings_errors_name_the_setting_and_the_valid_ones(api):
+    answer = api.post("/api/runs/", json={**VALID, "settings": {"nope": 1}}).json()
+    assert "benchmark 1a has no setting 'nope'" in answer["message"]
+    assert "lr" in answer["message"] and "batch_size" in answer["message"]
+    answer = api.post("/api/runs/", json={**VALID, "settings": {"lr": "fast"}}).json()
+    assert "setting lr: 'fast' is not a valid float" in answer["message"]
+
+
+def test_a_deleted_runs_id_is_never_given_to_another(api):
+    first = api.post("/api/runs/", json={**VALID, "name": "first"}).json()
+    newest = api.post("/api/runs/", json={**VALID, "name": "newest"}).json()
+    assert api.delete(f"/api/runs/{newest['id']}").status_code in (200, 204)
+    again = api.post("/api/runs/", json={**VALID, "name": "again"}).json()
+    assert again["id"] == newest["id"] + 1 > first["id"]
+    assert api.get(f"/api/runs/{newest['id']}").status_code == 404
 
 
 def test_create_run_from_form_fields_with_every_boolean_spelling(api):
@@ -93,6 +135,14 @@ def test_custom_image_run(api):
         ({"benchmark": "9z"}, "benchmark"),
         ({"backend": "mpi"}, "backend"),
         ({"surprise": 1}, "surprise"),
+        ({"epochs": 0}, "epochs"),
+        ({"steps_per_epoch": 0}, "steps_per_epoch"),
+        ({"seed": -1}, "seed"),
+        ({"seed": 2**32}, "seed"),
+        ({"settings": {"nope": 1}}, "settings"),
+        ({"settings": {"lr": "fast"}}, "settings"),
+        ({"settings": {"batch_size": 1.5}}, "settings"),
+        ({"settings": "lr"}, "settings"),
     ],
 )
 def test_bad_run_is_rejected_naming_the_field_and_stores_nothing(api, airflow_api, change, field):
