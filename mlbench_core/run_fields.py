@@ -11,13 +11,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from mlbench_core.api.schemas import RunCreate
+from mlbench_core.api.schemas import MAX_ID, RunCreate
 from mlbench_core.benchmarks import DEFAULT_BENCHMARK, REGISTRY
 
 __all__ = [
     "FORM_FIELDS",
     "INTERNAL_FIELDS",
     "aggregations",
+    "bounds_text",
     "choices",
     "dag_conf",
     "form_schema",
@@ -105,6 +106,23 @@ def form_schema(max_workers: int | None = None) -> dict[str, dict[str, Any]]:
         if name in SECTIONS:
             schema[name]["section"] = SECTIONS[name]
     return schema
+
+
+def bounds_text(schema: dict[str, Any]) -> str:
+    """A field's bounds in words, e.g. ``" (>= 1, <= 100000)"`` ('' without bounds; the
+    32-bit id limit is left unsaid)."""
+
+    def show(value: float) -> str:
+        return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+    parts = []
+    if "minimum" in schema:
+        parts.append(f">= {show(schema['minimum'])}")
+    if "exclusiveMinimum" in schema:
+        parts.append(f"> {show(schema['exclusiveMinimum'])}")
+    if "maximum" in schema and schema["maximum"] < MAX_ID:
+        parts.append(f"<= {show(schema['maximum'])}")
+    return f" ({', '.join(parts)})" if parts else ""
 
 
 def dag_conf(run: dict[str, Any]) -> dict[str, Any]:

@@ -77,16 +77,13 @@ def _control(field: str, schema: dict[str, Any]) -> Any:
                             placeholder=run_fields.DEFAULT_SHOWN,
                             options=[{"label": c, "value": c} for c in choices])  # fmt: skip
     if kind in ("integer", "number"):
-        bounds = {
-            "min": schema.get("minimum", schema.get("exclusiveMinimum")),
-            "max": schema.get("maximum"),
-        }
+        # No min/max attributes: the browser would turn a value out of bounds into "no
+        # value" before the API could say what is wrong with it; the hint states them.
         step = 1 if kind == "integer" else STEP.get(field, "any")
         optional = "null" in schema["type"]
         placeholder = PLACEHOLDER.get(field, run_fields.DEFAULT_SHOWN) if optional else None
         return dcc.Input(id=ident, type="number", value=default, step=step,
-                         placeholder=placeholder,
-                         **{k: v for k, v in bounds.items() if v is not None})  # fmt: skip
+                         placeholder=placeholder)  # fmt: skip
     return dcc.Input(
         id=ident,
         type="text",
@@ -99,7 +96,7 @@ def _control(field: str, schema: dict[str, Any]) -> Any:
 
 def _field(field: str) -> html.Div:
     schema, suffix = SCHEMA[field], FIELDS[field]
-    hint = schema.get("description", "")
+    hint = schema.get("description", "") + run_fields.bounds_text(schema)
     return html.Div(
         [
             html.Label(schema["title"], htmlFor=f"runs-new-{suffix}"),

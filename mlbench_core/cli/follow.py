@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from mlbench_core import run_fields
 from mlbench_core.api import ApiClient, ApiUnavailable, ServerError
 from mlbench_core.cli.common import CliError, one_line, parse_date, show_number, show_state
 from mlbench_core.launch import limits
@@ -229,6 +230,7 @@ def failure(run: dict[str, Any], limit: int = 300) -> str:
 
 def print_result(run: dict[str, Any], out: Console) -> None:
     out.print(f"run [bold]{escape(run['name'])}[/] ended {show_state(run['state'])}")
+    out.print(f"goal: {run_fields.goal_label(run)}")
     if reason := failure(run):
         out.print(f"failure: {escape(reason)}")
     if run.get("result") is None:

@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mlbench_core import run_fields
-from mlbench_core.api.schemas import MAX_ID, RunCreate
+from mlbench_core.api.schemas import RunCreate
 from mlbench_core.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
@@ -62,20 +62,6 @@ FLAGS: dict[str, tuple[str, ...]] = {
 _TYPES = {"integer": int, "number": float, "string": str}
 
 
-def _bounds(schema: dict[str, Any]) -> str:
-    def show(value: float) -> str:
-        return f"{value:g}" if not float(value).is_integer() else str(int(value))
-
-    parts = []
-    if "minimum" in schema:
-        parts.append(f">= {show(schema['minimum'])}")
-    if "exclusiveMinimum" in schema:
-        parts.append(f"> {show(schema['exclusiveMinimum'])}")
-    if "maximum" in schema and schema["maximum"] < MAX_ID:
-        parts.append(f"<= {show(schema['maximum'])}")
-    return f" ({', '.join(parts)})" if parts else ""
-
-
 def _add_field(parser: argparse.ArgumentParser, field: str, schema: dict[str, Any]) -> None:
     """One option of ``mlbench run``, as RunCreate declares the field."""
     flags = FLAGS[field]
@@ -98,7 +84,7 @@ def _add_field(parser: argparse.ArgumentParser, field: str, schema: dict[str, An
             *flags, dest=field, type=_TYPES[kind], choices=choices,
             required=RunCreate.model_fields[field].is_required(),
             metavar=None if choices else flags[0].lstrip("-").upper(),
-            help=text + _bounds(schema),
+            help=text + run_fields.bounds_text(schema),
         )  # fmt: skip
 
 

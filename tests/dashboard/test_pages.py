@@ -96,6 +96,44 @@ def test_runs_page_new_run_form(page, api):
     screenshot(browser, "runs")
 
 
+def test_the_form_sets_every_field_of_a_run(page, api):
+    browser = page("/runs")
+    wait_for_text(browser, "#runs-new-benchmark", "digits")
+    browser.select_dcc_dropdown("#runs-new-benchmark", value="1a: ResNet-20 on CIFAR-10")
+    wait_for_text(browser, "#runs-new-benchmark", "1a")
+    browser.find_element("#runs-new-name").send_keys("short-form")
+    browser.find_element("#runs-new-synthetic input").click()
+    browser.find_element("#runs-new-epochs").send_keys("1")
+    browser.find_element("#runs-new-steps").send_keys("20")
+    browser.select_dcc_dropdown("#runs-new-aggregation", value="ddp")
+    browser.find_element("#runs-new-section-advanced summary").click()
+    browser.find_element("#runs-new-seed").send_keys("7")
+    settings = browser.find_element("#runs-new-settings")
+    settings.send_keys("nope=1")
+    browser.find_element("#runs-new-submit").click()
+    wait_for_text(browser, "#runs-new-settings-error", "benchmark 1a has no setting 'nope'")
+    assert api.get_runs() == []
+    browser.clear_input(settings)
+    settings.send_keys("lr=0.05\nbatch_size=64")
+    browser.find_element("#runs-new-submit").click()
+    wait_for_text(browser, "#runs-new-message", "Created short-form")
+    [run] = api.get_runs()
+    assert (run["benchmark"], run["synthetic"], run["aggregation"]) == ("1a", True, "ddp")
+    assert (run["epochs"], run["steps_per_epoch"], run["seed"]) == (1, 20, 7)
+    assert run["settings"] == {"lr": 0.05, "batch_size": 64}
+
+
+def test_a_synthetic_run_shows_no_goal(page, api):
+    run = seed_run(api, "synthetic-2w", synthetic=True)
+    browser = page("/runs")
+    wait_for_text(browser, "#runs-table", "throughput only: 1234.5 samples/s")
+    browser = page(f"/runs/{run['id']}")
+    wait_for_text(browser, "#run-header", "synthetic-2w")
+    wait_for_text(browser, "#run-info", "throughput only")
+    wait_for_points(browser, "run-graph-time", at_least=40)
+    assert not figure_layout(browser, "run-graph-time").get("shapes")  # no goal line
+
+
 def test_the_form_says_what_the_backend_enforces(page, api, tmp_path, monkeypatch):
     require_facilities()
     browser = page("/runs")

@@ -153,6 +153,7 @@ def test_goal_from_the_result_first():
 
 def test_goal_from_the_registry_light_or_not():
     assert run_goal({"benchmark": "digits"}, BENCHMARKS)["target"] == 95.0
+    assert run_goal({"benchmark": "digits", "synthetic": True}, BENCHMARKS) is None
     assert run_goal({"benchmark": "digits", "light_target": True}, BENCHMARKS)["target"] == 90.0
     assert run_goal({"benchmark": "other"}, BENCHMARKS) is None
     assert run_goal({"benchmark": "digits"}) is None

@@ -37,3 +37,5 @@ def test_result_summary():
     assert result_summary(missed) == "val_accuracy 95 not reached (last 91.25)"
     assert result_summary({"rows": [1, 2], "total_time_s": 3}) == "2 measurements in 3.0 s"
     assert result_summary("x" * 100).endswith("...")
+    synthetic = {"synthetic": True, "goal": None, "throughput": 412.37}
+    assert result_summary(synthetic) == "throughput only: 412.37 samples/s"

@@ -103,6 +103,28 @@ def test_a_run_reaches_its_target_through_the_scheduler(stack, client):
     assert client.get_logs(run["id"])["lines"]
 
 
+def test_a_short_synthetic_run_of_a_reference_benchmark_through_the_cli(stack, client):
+    """1a (164 epochs of CIFAR-10 for its goal) as a benchmarker tries it first: one epoch
+    of 20 steps of synthetic data on 2 workers, throughput only."""
+    done = subprocess.run(
+        [
+            str(VENV_BIN / "mlbench"), "run", "short-1a", "--benchmark", "1a", "--synthetic",
+            "--epochs", "1", "--steps", "20", "--workers", "2", "--follow",
+        ],
+        env=cli_env(stack), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "throughput only" in done.stdout
+    run = next(r for r in client.get_runs() if r["name"] == "short-1a")
+    assert run["state"] == "FINISHED"
+    result = run["result"]
+    assert result["goal"] is None and "reached" not in result and result["synthetic"] is True
+    assert result["epochs"] == 1 and result["steps_per_epoch_limit"] == 20
+    assert result["samples"] == 20 * 128 * 2  # steps x batch per worker x workers
+    assert run["record"]["hyperparameters"]["steps_per_epoch"] == 20
+    assert run["record"]["data"]["source"] == "synthetic"
+
+
 def started_run(client: ApiClient, name: str) -> dict:
     run = client.create_run(name, 2, benchmark="digits")
     wait_for(lambda: len(workers_of(run["id"])) == 2, 120, "two worker processes")

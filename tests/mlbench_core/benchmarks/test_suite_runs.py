@@ -163,6 +163,7 @@ def test_synthetic_data_is_marked_and_has_no_goal(
         "--epochs", "1", "--steps", "2", "--synthetic",
     )  # fmt: skip
     assert outcome.result["synthetic"] is True and outcome.result["goal"] is None
+    assert "reached" not in outcome.result and "time_to_target_s" not in outcome.result
     assert outcome.record["data"]["source"] == "synthetic"
     assert "(synthetic data)" in outcome.output
 
