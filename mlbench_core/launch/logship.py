@@ -12,6 +12,7 @@ from typing import IO
 
 from mlbench_core.api.client import ApiClient
 from mlbench_core.api.errors import ApiError
+from mlbench_core.api.wire import wire_date
 
 log = logging.getLogger(__name__)
 _DONE = object()
@@ -74,7 +75,7 @@ class LogShipper:
                 "rank": rank,
                 "stream": stream,
                 "line": line[:65_536],
-                "date": (date or datetime.now(UTC)).isoformat(),
+                "date": wire_date(date or datetime.now(UTC)),
             }
         )
 
