@@ -135,3 +135,12 @@ def test_choices_show_what_departs_from_the_reference():
         ("settings", "batch_size=64, lr=0.05"),
     ]
     assert choices({"name": "plain"}) == []
+
+
+def test_the_client_takes_every_run_field_and_refuses_others_before_sending():
+    from mlbench_core.api import ApiClient
+
+    client = ApiClient("http://127.0.0.1:9/mlbench")  # nothing listens: nothing is sent
+    with pytest.raises(TypeError, match="RunCreate lacks: colour"):
+        client.create_run("x", 1, colour="red")
+    client.close()
