@@ -84,12 +84,13 @@ SECTIONS: dict[str, str] = {
 }
 
 
-def form_schema(max_workers: int | None = None) -> dict[str, dict[str, Any]]:
+def form_schema() -> dict[str, dict[str, Any]]:
     """JSON schema of each field a person sets (:data:`FORM_FIELDS`, in declaration order):
     ``type`` (with ``"null"`` where the field is optional), bounds, ``enum`` (benchmarks,
     aggregations, backends, with ``values_display`` naming null), ``title``,
     ``description``, ``default`` (:data:`FORM_DEFAULTS` where the API has none) and
-    ``section`` (:data:`SECTIONS`)."""
+    ``section`` (:data:`SECTIONS`). The deployment's own bounds (``MLBENCH_MAX_WORKERS``)
+    are the API's to check (:func:`validation_context`)."""
     full = RunCreate.model_json_schema()
     defs = full.get("$defs", {})
     schema = {name: _flatten(full["properties"][name], defs) for name in FORM_FIELDS}
@@ -97,8 +98,6 @@ def form_schema(max_workers: int | None = None) -> dict[str, dict[str, Any]]:
     schema["benchmark"]["values_display"] = {"null": f"default benchmark ({DEFAULT_BENCHMARK})"}
     schema["aggregation"]["enum"] = [None, *aggregations()]
     schema["aggregation"]["values_display"] = {"null": DEFAULT_SHOWN}
-    if max_workers is not None:
-        schema["num_workers"]["maximum"] = max_workers
     schema["settings"]["type"] = "object"
     schema["settings"]["default"] = {}
     for name in FORM_FIELDS:

@@ -44,7 +44,11 @@ SCHEMA = run_fields.form_schema()
 STEP = {"num_cpus": 0.5}
 # Checkbox labels (the capabilities callback disables those the backend lacks).
 CHECK = {"gpu_enabled": " use GPUs", "oversubscribe": " allow"}
-PLACEHOLDER = {"max_bandwidth": "none", "settings": "lr=0.05\nbatch_size=64"}
+PLACEHOLDER = {
+    "max_bandwidth": "none",
+    "steps_per_epoch": "a whole pass",
+    "settings": "lr=0.05\nbatch_size=64",
+}
 
 
 def _kind(schema: dict[str, Any]) -> str:

@@ -14,11 +14,9 @@ from mlbench_core.api.errors import ApiError, ApiUnavailable, raise_for_response
 from mlbench_core.api.schemas import MAX_BATCH, RunCreate
 from mlbench_core.api.wire import wire_date
 
-__all__ = ["ApiClient", "iso_date", "wire_date"]
+__all__ = ["ApiClient"]
 
 DateLike = datetime | str
-
-iso_date = wire_date  # the name this module gave it first
 
 
 def _number(value: Any) -> Any:

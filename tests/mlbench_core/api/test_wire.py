@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from mlbench_core.api.client import iso_date
 from mlbench_core.api.wire import WIRE_FORMAT, wire_date
 
 
@@ -37,7 +36,3 @@ def test_what_is_not_a_date_is_refused():
         wire_date(date(2024, 5, 1))
     with pytest.raises(TypeError):
         wire_date(1714564800)  # type: ignore[arg-type]
-
-
-def test_the_clients_old_name_is_the_same_helper():
-    assert iso_date is wire_date
