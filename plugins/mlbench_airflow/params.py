@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from airflow.sdk import Param
 
-from mlbench_core.run_fields import form_schema
+from mlbench_core.run_fields import bounds_text, form_schema
 
 __all__ = ["run_params"]
 
@@ -21,6 +21,6 @@ def run_params() -> dict[str, Param]:
     for name, schema in form_schema().items():
         schema = dict(schema)
         default = schema.pop("default")
-        description = schema.pop("description", None)
+        description = schema.pop("description", "") + bounds_text(schema)
         params[name] = Param(default, description=description, **schema)
     return params

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from harness.environment import REPO
 from mlbench_core.api.schemas import RunCreate
-from mlbench_core.run_fields import FORM_FIELDS, form_schema, validation_context
+from mlbench_core.run_fields import FORM_FIELDS, bounds_text, form_schema, validation_context
 
 
 def parse(settings_env, backend: str):  # noqa: ANN001, ANN201
@@ -87,7 +87,8 @@ def test_trigger_form_params_are_the_run_fields(settings_env):
         expected = {k: v for k, v in schema[name].items() if k not in ("default", "description")}
         assert param.schema == expected, name
         assert param.value == schema[name]["default"], name
-        assert param.description == schema[name].get("description"), name
+        description = schema[name]["description"] + bounds_text(schema[name])
+        assert param.description == description, name
     assert params.get_param("benchmark").value == "digits"
     assert params.get_param("aggregation").schema["values_display"] == {"null": "benchmark default"}
     assert params.get_param("name").schema["type"] == "string"  # required: no null
