@@ -26,6 +26,7 @@ from pydantic import (
 
 MAX_BATCH = 10_000
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in every store
+MAX_ROW_ID = 2**63 - 1  # metric and log line ids are 64-bit (BIGINT; SQLite INTEGER)
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 POD_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
 

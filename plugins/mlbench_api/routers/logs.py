@@ -12,7 +12,7 @@ from mlbench_api.deps import RunId, SessionDep, run_or_404
 from mlbench_api.routing import SlashRouter, body, body_schema
 from mlbench_api.store import LogLine
 from mlbench_api.store.models import utcnow
-from mlbench_core.api.schemas import MAX_ID, LogBatch, LogLineOut, LogPage
+from mlbench_core.api.schemas import MAX_ID, MAX_ROW_ID, LogBatch, LogLineOut, LogPage
 
 router = SlashRouter(prefix="/runs", tags=["logs"])
 
@@ -47,7 +47,9 @@ def get_logs(
     session: SessionDep,
     _caller: UserDep,
     rank: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
-    after: Annotated[int, Query(ge=0, description="Only lines with a larger id")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_ROW_ID, description="Only lines with a larger id")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
 ) -> LogPage:
     """Lines of the run (or of one rank) after id ``after``, oldest first."""

@@ -51,6 +51,13 @@ def test_bad_log_input_is_422_and_unknown_run_404(api, run):
     assert api.get("/api/runs/999/logs").status_code == 404
 
 
+def test_an_after_beyond_64_bits_is_422_not_500(api, run):
+    url = f"/api/runs/{run['id']}/logs"
+    assert api.get(url, params={"after": 2**63 - 1}).json()["lines"] == []
+    answer = api.get(url, params={"after": 2**63})
+    assert answer.status_code == 422 and "after" in answer.text
+
+
 def test_deleting_the_run_deletes_its_logs(api, make_run, store):
     from sqlalchemy import text
 
