@@ -8,7 +8,6 @@ plain manifests (camelCase dicts), so it can be validated without a cluster.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +20,7 @@ from mlbench_core.launch.workers import (
     WORKER_PORT,
     pod_labels,
     pod_name,
+    training_env,
     worker_command,
     worker_env,
 )
@@ -48,18 +48,6 @@ def worker_image(run: dict[str, Any], settings: Settings) -> str:
     spec = REGISTRY.get(run.get("benchmark") or "")
     image = spec.image if spec is not None else "mlbench-worker"
     return f"{settings.image_registry}/{image}:{__version__}"
-
-
-def data_env(settings: Settings) -> dict[str, str]:
-    """Where workers find datasets: the mounted volume, a mirror, pinned digests."""
-    env = {}
-    if settings.data_volume_claim:
-        env["MLBENCH_DATA_DIR"] = DATA_MOUNT
-    if settings.data_url:
-        env["MLBENCH_DATA_URL"] = settings.data_url
-    if settings.data_checksums:
-        env["MLBENCH_DATA_CHECKSUMS"] = json.dumps(settings.data_checksums)
-    return env
 
 
 def _placement(run: dict[str, Any], settings: Settings) -> dict[str, Any]:
@@ -176,7 +164,7 @@ def pod_kwargs(run: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
                 master_port=WORKER_PORT,
                 api_url=settings.api_url,
             )
-            | data_env(settings)
+            | training_env(settings, DATA_MOUNT if settings.data_volume_claim else None)
             | {"MLBENCH_NETWORK_INTERFACE": POD_INTERFACE}
         )
         container: dict[str, Any] = {

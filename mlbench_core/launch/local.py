@@ -31,12 +31,32 @@ from mlbench_core.launch.sandbox import Sandbox, SandboxError, sweep
 from mlbench_core.launch.workers import (
     pod_labels,
     pod_name,
+    training_env,
     worker_command,
     worker_env,
 )
 from mlbench_core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+
+
+# What a rank takes from the launcher's environment: the system's basics and the knobs of
+# torch, CUDA, NCCL and the math libraries. Nothing else: the launcher runs in the stack,
+# whose environment holds its secrets (Airflow's JWT secret and secret key, the service
+# user's password, the database URL); a rank gets the API URL, its run's token and what
+# training needs, as a pod does.
+HOST_VARIABLES = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV")
+HOST_PREFIXES = ("LC_", "CUDA_", "NCCL_", "TORCH_", "CUBLAS_", "OMP_", "MKL_", "KMP_")
+
+
+def host_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The part of ``environ`` (default: this process's) a rank may see."""
+    environ = dict(os.environ if environ is None else environ)
+    return {
+        key: value
+        for key, value in environ.items()
+        if key in HOST_VARIABLES or key.startswith(HOST_PREFIXES)
+    }
 
 
 def local_command(run: dict[str, Any]) -> list[str]:
@@ -112,6 +132,7 @@ class LocalLauncher:
         except SandboxError as exc:
             raise WorkersFailed(f"the run's limits cannot be enforced here: {exc}") from None
         self.sandbox, host, command = sandbox, socket.gethostname(), local_command(run)
+        settings = get_settings()
         shipper = LogShipper(self.client, run["id"], echo=self.echo)
         previous = self._trap_signals()
         codes: list[int] = []
@@ -124,7 +145,8 @@ class LocalLauncher:
                 self.on_limits(sandbox.limits())
             for rank in range(run["num_workers"]):
                 env = {
-                    **os.environ,
+                    **host_env(),
+                    **training_env(settings, str(settings.datasets_dir)),
                     **worker_env(
                         run,
                         rank,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
+
+from mlbench_core.settings import Settings
 
 WORKER_MODULE = "mlbench_core.worker"
 WORKER_PORT = 29500  # rank 0's rendezvous port, where each rank has an address of its own
@@ -107,3 +110,17 @@ def worker_env(
         "PYTHONUNBUFFERED": "1",
         **cap,
     }
+
+
+def training_env(settings: Settings, data_dir: str | None) -> dict[str, str]:
+    """What training needs of the launcher's settings, and nothing else of them: where the
+    datasets are (``data_dir``; None: the worker's default), a mirror, pinned digests, and
+    the step delay the tests slow training with."""
+    env = {} if data_dir is None else {"MLBENCH_DATA_DIR": data_dir}
+    if settings.data_url:
+        env["MLBENCH_DATA_URL"] = settings.data_url
+    if settings.data_checksums:
+        env["MLBENCH_DATA_CHECKSUMS"] = json.dumps(settings.data_checksums)
+    if settings.step_delay:
+        env["MLBENCH_STEP_DELAY"] = f"{settings.step_delay:g}"
+    return env

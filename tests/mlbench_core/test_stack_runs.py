@@ -17,6 +17,7 @@ from harness.server import free_port
 from mlbench_core.api import ApiClient, NotFound
 from mlbench_core.settings import Settings
 from mlbench_core.stack import Stack
+from mlbench_core.stack_env import ensure_credentials
 from tests.support.sandboxes import footprint
 from tests.support.waiting import wait_for
 
@@ -133,8 +134,28 @@ def started_run(client: ApiClient, name: str) -> dict:
     return run
 
 
+def assert_no_stack_secret(process: psutil.Process, stack: Stack) -> None:
+    """A rank sees the API URL, its run's token and what training needs: nothing the stack
+    keeps secret (Airflow's keys, the users' passwords, the database)."""
+    env = process.environ()
+    credentials = ensure_credentials(stack.paths)
+    secrets = {
+        credentials.admin_password,
+        credentials.mlbench_password,
+        credentials.jwt_secret,
+        credentials.secret_key,
+    }
+    assert not [k for k in env if k.startswith("AIRFLOW")], sorted(env)
+    assert "MLBENCH_DATABASE_URL" not in env
+    leaked = [k for k, v in env.items() if any(secret in v for secret in secrets)]
+    assert leaked == []
+    assert env["MLBENCH_API_TOKEN"] and env["MLBENCH_API_URL"].startswith("http://")
+
+
 def test_stopping_a_run_stops_its_workers_and_cancels_it(stack, client):
     run = started_run(client, "to-stop")
+    for process in workers_of(run["id"]):
+        assert_no_stack_secret(process, stack)
     stopped = client.stop_run(run["id"])
     assert stopped["state"] == "CANCELLED"
     wait_for(lambda: not workers_of(run["id"]), 60, "the workers to exit")

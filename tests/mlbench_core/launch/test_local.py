@@ -114,3 +114,24 @@ def test_sigterm_of_the_task_stops_every_rank(admin, api_url):
     killer.join()
     assert signal.getsignal(signal.SIGTERM) is previous
     assert_all_gone(launcher)
+
+
+def test_a_rank_sees_none_of_the_launchers_secrets():
+    from mlbench_core.launch.local import host_env
+
+    launcher = {
+        "PATH": "/usr/bin",
+        "HOME": "/root",
+        "LC_ALL": "C.UTF-8",
+        "NCCL_DEBUG": "INFO",
+        "AIRFLOW__API_AUTH__JWT_SECRET": "s3cret",
+        "AIRFLOW_CONN_MLBENCH_API": '{"password": "p"}',
+        "MLBENCH_DATABASE_URL": "postgresql://u:p@db/mlbench",
+        "MLBENCH_API_TOKEN": "the-admins-jwt",
+    }
+    assert host_env(launcher) == {
+        "PATH": "/usr/bin",
+        "HOME": "/root",
+        "LC_ALL": "C.UTF-8",
+        "NCCL_DEBUG": "INFO",
+    }
