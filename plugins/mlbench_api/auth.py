@@ -2,7 +2,8 @@
 
 ``MLBENCH_AUTH=airflow`` (default): every route needs Airflow's JWT (``Authorization: Bearer``
 or the Airflow UI's ``_token`` cookie), checked by Airflow's own ``get_user``. A run's worker
-token (``mlbw_...``, issued once to the DAG) may only write metrics and pod status of its run.
+token (``mlbw_...``, issued once to the DAG) may only write metrics and pod status of its run,
+and only while the run has not ended.
 ``MLBENCH_AUTH=none``: no checks, for trusted networks and legacy clients.
 """
 
@@ -20,6 +21,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from mlbench_api.store import Run, get_store
+from mlbench_core.api.schemas import RunState
 from mlbench_core.settings import AuthMode, get_settings
 
 log = logging.getLogger(__name__)
@@ -64,9 +66,18 @@ def hash_token(token: str) -> str:
 
 def _worker(token: str) -> Caller:
     with get_store().sessions() as session:
-        run_id = session.scalar(select(Run.id).where(Run.token_hash == hash_token(token)))
-    if run_id is None:
+        found = session.execute(
+            select(Run.id, Run.state).where(Run.token_hash == hash_token(token))
+        ).first()
+    if found is None:
         raise HTTPException(status_code=401, detail="unknown or revoked worker token")
+    run_id, state = found
+    if RunState(state).terminal:
+        # The run's workers are done: what still writes with its token is not one of them.
+        raise HTTPException(
+            status_code=403,
+            detail=f"run {run_id} is {state}: its worker token writes nothing any more",
+        )
     return Caller(kind="worker", name=f"worker of run {run_id}", run_id=run_id)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from mlbench_api import kube
 from mlbench_api.auth import CallerDep, UserDep
-from mlbench_api.deps import SessionDep, run_or_404
+from mlbench_api.deps import SessionDep, conflict, run_or_404
 from mlbench_api.routing import SlashRouter, body, body_schema
 from mlbench_api.store import Pod, Run
 from mlbench_api.store.models import utcnow
@@ -79,12 +79,17 @@ def put_pod(
     data: Annotated[PodIn, Depends(body(PodIn))],
 ) -> PodOut:
     """Create or update a pod (written by DAG tasks and workers; a worker token only for its
-    own run's pods)."""
+    own run's pods, while the run has not ended). A pod of a run stays that run's: another
+    ``run_id`` is a 409."""
     pod = session.get(Pod, name)
     run_id = data.run_id if data.run_id is not None else (pod.run_id if pod else None)
     caller.require_run(run_id)
     if pod is not None and caller.is_worker:
         caller.require_run(pod.run_id)
+    if pod is not None and None not in (pod.run_id, data.run_id) and pod.run_id != data.run_id:
+        # A pod's series are its run's: moving it would hand them to another run (and
+        # deleting that run would delete them).
+        raise conflict(["body", "run_id"], f"pod {name} belongs to run {pod.run_id} for good")
     if run_id is not None:
         run_or_404(session, run_id)
     now = utcnow()

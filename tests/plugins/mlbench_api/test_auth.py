@@ -152,3 +152,37 @@ def test_worker_token_is_never_listed_and_is_revoked(api, make_run, worker_clien
     assert new.post("/api/metrics", json=metric).status_code == 201
     api.post(f"/api/runs/{run['id']}/stop")
     assert new.post("/api/metrics", json=metric).status_code == 401
+
+
+def test_a_finished_runs_token_writes_nothing(api, make_run, worker_client):
+    run = make_run("done")
+    worker = worker_client(run["id"])
+    api.put("/api/pods/done-w0", json={"run_id": run["id"], "rank": 0})
+    for state in ("STARTED", "FINISHED"):
+        assert api.patch(f"/api/runs/{run['id']}", json={"state": state}).status_code == 200
+    writes = [
+        ("PUT", f"/api/runs/{run['id']}/result", {"result": {"forged": True}}),
+        ("PUT", f"/api/runs/{run['id']}/record", {"record": {"seed": 1}}),
+        ("POST", "/api/metrics", {"run_id": run["id"], "name": "loss", "value": 1}),
+        ("POST", "/api/metrics/batch", [{"run_id": run["id"], "name": "loss", "value": 1}]),
+        ("POST", f"/api/runs/{run['id']}/logs", {"lines": [{"rank": 0, "line": "late"}]}),
+        ("PUT", "/api/pods/done-w0", {"phase": "Failed"}),
+    ]
+    for method, path, body in writes:
+        answer = worker.request(method, path, json=body)
+        assert answer.status_code == 403, (method, path, answer.text)
+        assert f"run {run['id']} is FINISHED" in answer.text
+    stored = api.get(f"/api/runs/{run['id']}").json()
+    assert stored["result"] is None and stored["record"] is None
+    assert api.get(f"/api/pods/?run_id={run['id']}").json()[0]["phase"] == "Pending"
+
+
+def test_a_pod_belongs_to_one_run_for_good(api, make_run):
+    first, second = make_run("first"), make_run("second")
+    assert api.put("/api/pods/p-w0", json={"run_id": first["id"]}).status_code == 200
+    answer = api.put("/api/pods/p-w0", json={"run_id": second["id"]})
+    assert answer.status_code == 409 and f"belongs to run {first['id']}" in answer.text
+    again = api.put("/api/pods/p-w0", json={"run_id": first["id"], "phase": "Running"})
+    assert again.status_code == 200
+    assert api.delete(f"/api/runs/{second['id']}").status_code == 204
+    assert [p["name"] for p in api.get(f"/api/pods/?run_id={first['id']}").json()] == ["p-w0"]
