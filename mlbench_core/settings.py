@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     api_url: str = "http://127.0.0.1:8080/mlbench"
     api_token: str | None = None
     auth: AuthMode = AuthMode.AIRFLOW
+    # Origins besides the server's own whose pages may write with the UI's cookie (a proxy
+    # that rewrites Host), e.g. ["https://mlbench.example.com"]; see mlbench_api.csrf.
+    trusted_origins: list[str] = Field(default_factory=list)
     # The launch backend: "local", "kubernetes", or package.module:attribute of an object
     # implementing mlbench_core.launch.backend.LaunchBackend.
     backend: str = Field(default="local", pattern=r"^([a-z][a-z0-9_]*|[\w.]+:\w+)$")

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mlbench_api.csrf import SameOriginWrites
 from mlbench_api.routers import backend, benchmarks, logs, metrics, nightly, pods, runs
 from mlbench_core import __version__
 from mlbench_core.settings import AuthMode, get_settings
@@ -143,4 +144,5 @@ def create_app(*, dashboard: bool = True, prefix: str = "/mlbench/") -> FastAPI:
     app.add_exception_handler(OperationalError, _store_unavailable)
     if dashboard:
         mount_dashboard(app, prefix)
+    app.add_middleware(SameOriginWrites)
     return app
