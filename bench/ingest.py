@@ -4,7 +4,8 @@ Starts a real ``airflow api-server`` (one worker, our plugin loaded) for each st
 and PostgreSQL, and measures over real HTTP on loopback:
 
 - single-metric ``POST /api/metrics`` with a worker token: requests/s, p50 and p99 latency;
-- ``POST /api/metrics/batch`` of 10,000 metrics: metrics/s;
+- ``POST /api/metrics/batch`` of 10,000 metrics: metrics/s; every other request (single and
+  batch) carries an ``Idempotency-Key``, interleaved, to measure what exactly-once costs;
 - reading one 1,000,000-point series with ``summarize=1000``: latency (median of 7).
 
 Usage: ``.venv/bin/python -m bench.ingest [--single 2000] [--points 1000000]``; writes
@@ -66,17 +67,21 @@ def measure(url: str, single: int, points: int) -> dict[str, float]:
         f"Bearer {admin.post(f'{api}/runs/{run_id}/token').json()['token']}"
     )
 
-    # Single POSTs, as a worker would send them without batching.
-    latencies = []
-    for i in range(single + 50):
+    # Single POSTs, as a worker would send them without batching; every other one with an
+    # idempotency key (what MetricsWriter and the log shipper send), interleaved.
+    latencies, keyed_latencies = [], []
+    for i in range(2 * single + 50):
         body = {"run_id": run_id, "name": "single", "value": i}
+        keyed = i % 2 == 1
+        headers = {"Idempotency-Key": uuid.uuid4().hex} if keyed else None
         start = time.perf_counter()
-        response = worker.post(f"{api}/metrics", json=body)
+        response = worker.post(f"{api}/metrics", json=body, headers=headers)
         elapsed = time.perf_counter() - start
         response.raise_for_status()
         if i >= 50:  # warm-up
-            latencies.append(elapsed)
+            (keyed_latencies if keyed else latencies).append(elapsed)
     latencies.sort()
+    keyed_latencies.sort()
 
     # Batches: the 1,000,000-point series, 10,000 metrics a request.
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -91,12 +96,19 @@ def measure(url: str, single: int, points: int) -> dict[str, float]:
             }
             for i in range(start_index, min(points, start_index + BATCH))
         ]
+        keyed = (start_index // BATCH) % 2 == 1
+        headers = {"Idempotency-Key": uuid.uuid4().hex} if keyed else None
         start = time.perf_counter()
-        response = worker.post(f"{api}/metrics/batch", json={"metrics": metrics})
-        batch_times.append((time.perf_counter() - start, len(metrics)))
+        response = worker.post(f"{api}/metrics/batch", json={"metrics": metrics}, headers=headers)
+        batch_times.append((time.perf_counter() - start, len(metrics), keyed))
         response.raise_for_status()
-    total_time = sum(t for t, _ in batch_times)
-    total_metrics = sum(n for _, n in batch_times)
+
+    def rate(keyed: bool) -> float:
+        chosen = [(t, n) for t, n, k in batch_times if k == keyed]
+        return sum(n for _, n in chosen) / sum(t for t, _ in chosen)
+
+    total_time = sum(t for t, _, _ in batch_times)
+    total_metrics = sum(n for _, n, _ in batch_times)
 
     reads = []
     for _ in range(7):
@@ -113,7 +125,10 @@ def measure(url: str, single: int, points: int) -> dict[str, float]:
         "single_p50_ms": 1000 * latencies[len(latencies) // 2],
         "single_p99_ms": 1000 * latencies[int(len(latencies) * 0.99) - 1],
         "batch_metrics_per_s": total_metrics / total_time,
-        "batch_median_ms": 1000 * statistics.median(t for t, _ in batch_times),
+        "batch_median_ms": 1000 * statistics.median(t for t, _, _ in batch_times),
+        "batch_keyed_ratio": rate(True) / rate(False),
+        "single_keyed_p50_ratio": keyed_latencies[len(keyed_latencies) // 2]
+        / latencies[len(latencies) // 2],
         "read_summarized_ms": 1000 * statistics.median(reads),
         "read_summarized_min_ms": 1000 * min(reads),
     }
@@ -139,6 +154,7 @@ TARGETS = {
     "batch_metrics_per_s": (">=", 50_000),
     "single_p50_ms": ("<=", 5),
     "read_summarized_ms": ("<=", 300),
+    "batch_keyed_ratio": (">=", 0.9),
 }
 
 
@@ -149,6 +165,12 @@ def report(results: dict[str, dict[str, float]], args: argparse.Namespace) -> st
         ("single POST p99 latency (ms)", "single_p99_ms", "{:.2f}"),
         ("batch ingest, metrics/s (10,000 a request)", "batch_metrics_per_s", "{:,.0f}"),
         ("batch request, median (ms)", "batch_median_ms", "{:.0f}"),
+        (
+            "batch throughput with an Idempotency-Key / without (interleaved)",
+            "batch_keyed_ratio",
+            "{:.3f}",
+        ),
+        ("single POST p50 with a key / without (interleaved)", "single_keyed_p50_ratio", "{:.3f}"),
         (
             f"read {args.points:,}-point series, summarize=1000, median of 7 (ms)",
             "read_summarized_ms",

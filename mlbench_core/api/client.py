@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -14,9 +15,18 @@ from mlbench_core.api.errors import ApiError, ApiUnavailable, raise_for_response
 from mlbench_core.api.schemas import MAX_BATCH, RunCreate
 from mlbench_core.api.wire import wire_date
 
-__all__ = ["ApiClient"]
+__all__ = ["ApiClient", "new_key"]
 
 DateLike = datetime | str
+
+
+def new_key() -> str:
+    """A fresh idempotency key for one write (sent again with each retry of it)."""
+    return uuid.uuid4().hex
+
+
+def _keyed(key: str | None) -> dict[str, str] | None:
+    return None if key is None else {"Idempotency-Key": key}
 
 
 def _number(value: Any) -> Any:
@@ -140,8 +150,11 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         stream: bool = False,
+        headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
-        return self._send(method, self.base_url + path, params=params, json=json, stream=stream)
+        return self._send(
+            method, self.base_url + path, params=params, json=json, stream=stream, headers=headers
+        )
 
     def _send(
         self,
@@ -151,9 +164,16 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         json: Any = None,
         stream: bool = False,
+        headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         query = {k: v for k, v in (params or {}).items() if v is not None}
-        kwargs = {"params": query or None, "json": json, "timeout": self.timeout, "stream": stream}
+        kwargs = {
+            "params": query or None,
+            "json": json,
+            "timeout": self.timeout,
+            "stream": stream,
+            "headers": dict(headers) if headers else None,
+        }
         try:
             try:
                 response = self.session.request(method, url, **kwargs)
@@ -325,8 +345,11 @@ class ApiClient:
         date: DateLike | None = None,
         cumulative: bool = False,
         metadata: Mapping[str, Any] | str | None = None,
+        key: str | None = None,
     ) -> dict[str, Any]:
-        """Store one metric of a run or of a pod (exactly one of ``run_id``/``pod_name``)."""
+        """Store one metric of a run or of a pod (exactly one of ``run_id``/``pod_name``);
+        with ``key`` (an idempotency key, reused on every retry) stored once however often
+        it is sent."""
         data = self.metric(
             name,
             value,
@@ -336,20 +359,27 @@ class ApiClient:
             cumulative=cumulative,
             metadata=metadata,
         )
-        return self._json("POST", "/metrics", json=data)
+        return self._json("POST", "/metrics", json=data, headers=_keyed(key))
 
-    def post_metrics(self, metrics: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    def post_metrics(
+        self, metrics: Iterable[Mapping[str, Any]], *, key: str | None = None
+    ) -> dict[str, int]:
         """Store many metrics via ``POST /api/metrics/batch``; returns ``{"created": n}``.
 
         Each request carries at most 10,000 metrics and is all-or-nothing. Longer lists are
         split, so they are *not* atomic as a whole: when a later request fails, the metrics
-        of the earlier ones stay stored and the error is raised.
+        of the earlier ones stay stored and the error is raised. With ``key`` (an
+        idempotency key the caller reuses when it retries the same metrics) each request is
+        stored once however often it is sent.
         """
         items = [self._wire_metric(m) for m in metrics]
         created = 0
-        for start in range(0, len(items), MAX_BATCH):
+        for index, start in enumerate(range(0, len(items), MAX_BATCH)):
             chunk = items[start : start + MAX_BATCH]
-            answer = self._json("POST", "/metrics/batch", json={"metrics": chunk})
+            part = None if key is None else (key if index == 0 else f"{key}.{index}")
+            answer = self._json(
+                "POST", "/metrics/batch", json={"metrics": chunk}, headers=_keyed(part)
+            )
             created += int(answer["created"])
         return {"created": created}
 
@@ -429,16 +459,21 @@ class ApiClient:
         body = result if isinstance(result, str) else dict(result)
         return self._json("PUT", f"/runs/{run_id}/result", json={"result": body})
 
-    def post_logs(self, run_id: int, lines: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    def post_logs(
+        self, run_id: int, lines: Iterable[Mapping[str, Any]], *, key: str | None = None
+    ) -> dict[str, Any]:
         """Append output lines (``rank``, ``stream`` stdout/stderr, ``line``, optional
-        ``date``) to the run's log, in order; returns ``{"lines": [], "next": last id}``."""
+        ``date``) to the run's log, in order; returns ``{"lines": [], "next": last id}``.
+        With ``key`` (an idempotency key reused on retries) appended once."""
         items = []
         for line in lines:
             item = dict(line)
             if item.get("date") is not None:
                 item["date"] = wire_date(item["date"])
             items.append(item)
-        return self._json("POST", f"/runs/{run_id}/logs", json={"lines": items})
+        return self._json(
+            "POST", f"/runs/{run_id}/logs", json={"lines": items}, headers=_keyed(key)
+        )
 
     def get_logs(
         self, run_id: int, rank: int | None = None, after: int = 0, limit: int = 1000

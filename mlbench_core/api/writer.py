@@ -2,8 +2,9 @@
 
 ``MetricsWriter.write`` only validates and queues: it never waits on the network. A daemon
 thread sends the queue in batches through :meth:`ApiClient.post_metrics`, retrying while the
-API is unreachable or failing (5xx, 408, 429), with capped exponential backoff. Delivery is at
-least once: a request that timed out after the server stored it is sent again.
+API is unreachable or failing (5xx, 408, 429), with capped exponential backoff. Delivery is
+exactly once: each batch carries an idempotency key kept across its retries, so a request
+that timed out after the server stored it is sent again and stored once.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mlbench_core.api.client import ApiClient, DateLike
+from mlbench_core.api.client import ApiClient, DateLike, new_key
 from mlbench_core.api.errors import ApiError, render_detail
 from mlbench_core.api.schemas import MAX_BATCH, MetricIn
 from mlbench_core.api.wire import wire_date
@@ -365,12 +366,15 @@ class MetricsWriter:
         return list(groups.values())
 
     def _post(self, metrics: list[dict[str, Any]]) -> Any:
-        """None once delivered; the error that fails it for good; or ``_STOPPED``."""
+        """None once delivered; the error that fails it for good; or ``_STOPPED``. Every
+        attempt carries the same idempotency key: a batch the server stored although its
+        answer was lost (a timeout) is not stored again."""
         attempt = 0
         delay = self.backoff
+        key = new_key()
         while True:
             try:
-                self.client.post_metrics(metrics)
+                self.client.post_metrics(metrics, key=key)
             except ApiError as exc:
                 error = exc
             except Exception as exc:  # noqa: BLE001 - a bug or bad data: fail, don't retry

@@ -6,16 +6,18 @@ import collections
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO
 
-from mlbench_core.api.client import ApiClient
+from mlbench_core.api.client import ApiClient, new_key
 from mlbench_core.api.errors import ApiError
 from mlbench_core.api.wire import wire_date
 
 log = logging.getLogger(__name__)
 _DONE = object()
+RETRY_FOR = 180.0  # seconds a batch waits for an API that is away (restarting)
 
 
 class LogShipper:
@@ -35,8 +37,9 @@ class LogShipper:
         interval: float = 0.5,
         batch: int = 1000,
         echo: Callable[[str], None] | None = None,
+        retry_for: float = RETRY_FOR,
     ) -> None:
-        self.client, self.run_id = client, run_id
+        self.client, self.run_id, self.retry_for = client, run_id, retry_for
         self.interval, self.batch, self.echo = interval, batch, echo
         self.queue: queue.Queue = queue.Queue()
         self.readers: list[threading.Thread] = []
@@ -99,23 +102,34 @@ class LogShipper:
                 self._post(lines)
 
     def _post(self, lines: list[dict]) -> None:
-        for attempt in range(3):
+        """Post one batch, retrying with capped exponential backoff for up to
+        ``retry_for`` seconds (the API may be restarting); every attempt carries the same
+        idempotency key, so the batch is appended once."""
+        key, delay = new_key(), 0.5
+        deadline = time.monotonic() + self.retry_for
+        while True:
             try:
-                self.client.post_logs(self.run_id, lines)
+                self.client.post_logs(self.run_id, lines, key=key)
                 return
             except ApiError as exc:
-                if not exc.retryable or attempt == 2:
+                left = deadline - time.monotonic()
+                if not exc.retryable or left <= 0:
                     self.failed += len(lines)
                     log.error(
                         "mlbench: %d log lines of run %s lost: %s", len(lines), self.run_id, exc
                     )
                     return
+                log.warning("mlbench: log lines of run %s wait for the API: %s", self.run_id, exc)
+                time.sleep(min(delay, left))
+                delay = min(delay * 2, 10.0)
 
     def tail(self, rank: int) -> str:
         return "\n".join(self.stderr_tail.get(rank, ()))
 
-    def close(self, timeout: float = 30) -> None:
-        """Wait for the pipes to close and every line to be posted."""
+    def close(self, timeout: float | None = None) -> None:
+        """Wait for the pipes to close and every line to be posted (at most ``timeout``
+        seconds each; default: as long as a batch waits for the API, and 10 s more)."""
+        timeout = self.retry_for + 10 if timeout is None else timeout
         for reader in self.readers:
             reader.join(timeout)
         self.queue.put(_DONE)

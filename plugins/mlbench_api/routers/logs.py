@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query
 from sqlalchemy import func, select
 
 from mlbench_api.auth import CallerDep, UserDep
 from mlbench_api.deps import RunId, SessionDep, run_or_404
+from mlbench_api.idempotency import KeyHeader, commit_once, replay
 from mlbench_api.routing import SlashRouter, body, body_schema
 from mlbench_api.store import LogLine
 from mlbench_api.store.models import utcnow
@@ -25,11 +26,14 @@ def post_logs(
     session: SessionDep,
     caller: CallerDep,
     batch: Annotated[LogBatch, Depends(body(LogBatch))],
-) -> LogPage:
-    """Append lines (a worker token may append to its own run). Returns no lines; ``next``
-    is the id of the last line stored."""
+    key: KeyHeader = None,
+) -> Any:
+    """Append lines (a worker token may append to its own run), once per
+    ``Idempotency-Key``. Returns no lines; ``next`` is the id of the last line stored."""
     caller.require_run(run_id)
     run_or_404(session, run_id)
+    if (first := replay(session, key, "logs")) is not None:
+        return first
     now = utcnow()
     session.add_all(
         LogLine(run_id=run_id, rank=x.rank, stream=x.stream, line=x.line, date=x.date or now)
@@ -37,8 +41,8 @@ def post_logs(
     )
     session.flush()
     last = session.scalar(select(func.max(LogLine.id)).where(LogLine.run_id == run_id))
-    session.commit()
-    return LogPage(lines=[], next=last or 0)
+    answer = LogPage(lines=[], next=last or 0).model_dump(mode="json")
+    return commit_once(session, key, "logs", answer)
 
 
 @router.get("/{run_id}/logs", response_model=LogPage)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from mlbench_api.auth import Caller, CallerDep, UserDep
 from mlbench_api.deps import SessionDep, pod_or_404, run_or_404
+from mlbench_api.idempotency import KeyHeader, commit_once, replay
 from mlbench_api.routing import SlashRouter, body, body_schema, read_body, validate_body
 from mlbench_api.store import Pod, Run
 from mlbench_api.store.series import Points, SeriesReader, add_metric, add_metrics
@@ -186,12 +187,16 @@ def post_metric(
     session: SessionDep,
     caller: CallerDep,
     data: Annotated[MetricIn, Depends(body(MetricIn))],
-) -> MetricOut:
-    """Store one metric of a pod (``pod_name``) or a run (``run_id``)."""
+    key: KeyHeader = None,
+) -> Any:
+    """Store one metric of a pod (``pod_name``) or a run (``run_id``); once per
+    ``Idempotency-Key``."""
     _check_owners(session, caller, [data])
+    if (first := replay(session, key, "metric")) is not None:
+        return first
     metric = add_metric(session, data)
-    session.commit()
-    return MetricOut(
+    session.flush()
+    answer = MetricOut(
         id=metric.id,
         pod_name=metric.pod_name,
         run_id=metric.run_id,
@@ -201,6 +206,7 @@ def post_metric(
         cumulative=metric.cumulative,
         metadata=metric.meta,
     )
+    return commit_once(session, key, "metric", answer.model_dump(mode="json"))
 
 
 async def batch_body(request: Request) -> MetricBatch:
@@ -221,9 +227,12 @@ def post_metrics_batch(
     session: SessionDep,
     caller: CallerDep,
     batch: Annotated[MetricBatch, Depends(batch_body)],
-) -> MetricBatchOut:
-    """Store up to 10,000 metrics in one transaction: all of them, or none."""
+    key: KeyHeader = None,
+) -> Any:
+    """Store up to 10,000 metrics in one transaction: all of them, or none; once per
+    ``Idempotency-Key``."""
     _check_owners(session, caller, batch.metrics)
+    if (first := replay(session, key, "metrics")) is not None:
+        return first
     created = add_metrics(session, batch.metrics)
-    session.commit()
-    return MetricBatchOut(created=created)
+    return commit_once(session, key, "metrics", {"created": created})

@@ -162,3 +162,15 @@ class NightlyReport(Base):
     verdict: Mapped[str] = mapped_column(String(32))
     report: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
+
+
+class WriteKey(Base):
+    """A write that was stored, by the idempotency key its writer chose: a retry of it
+    (the same key) gets the first answer back and stores nothing."""
+
+    __tablename__ = "write_keys"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    route: Mapped[str] = mapped_column(String(32))
+    answer: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow, index=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -39,10 +40,10 @@ def count_requests(client: ApiClient) -> list[int]:
     sizes: list[int] = []
     real = client.post_metrics
 
-    def counting(metrics):
+    def counting(metrics, **kwargs):
         metrics = list(metrics)
         sizes.append(len(metrics))
-        return real(metrics)
+        return real(metrics, **kwargs)
 
     client.post_metrics = counting
     return sizes
@@ -418,3 +419,46 @@ def test_stamped_dates_strictly_increase(client, run, worker, monkeypatch):
     assert [(p["date"], p["value"]) for p in points] == [
         (f"2024-06-01T08:00:00.00000{i}Z", float(10 - i)) for i in range(5)
     ]
+
+
+@contextlib.contextmanager
+def store_locked(store, seconds: float):  # noqa: ANN001
+    """Hold the store's write lock for ``seconds`` (in a thread), as a long transaction of
+    another writer would: writes wait for it (SQLite's busy timeout, PostgreSQL's lock)."""
+    held = threading.Event()
+
+    def hold() -> None:
+        with store.engine.connect() as connection:
+            if store.dialect == "sqlite":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                connection.exec_driver_sql("LOCK TABLE metrics IN EXCLUSIVE MODE")
+            held.set()
+            time.sleep(seconds)
+            connection.rollback()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    assert held.wait(10)
+    try:
+        yield
+    finally:
+        thread.join()
+
+
+def test_a_batch_retried_after_the_server_stored_it_is_stored_once(
+    live_server, store, client, run, token
+):
+    """The first POST times out client-side (2 s) while the server waits for the lock and
+    then commits; the retries carry the same key: exactly one copy is stored."""
+    with ApiClient(f"{live_server}/mlbench", token=token, timeout=2) as slow:
+        sent = count_requests(slow)
+        writer = MetricsWriter(slow, backoff=0.2, max_backoff=1.0)
+        with store_locked(store, 6):
+            for i in range(100):
+                writer.write("step", i, run_id=run["id"])
+            assert writer.flush(60)
+        stats = writer.close(10)
+    assert len(sent) >= 2  # it was sent again
+    assert stats.delivered == 100 and stats.failed == 0
+    assert sorted(values(client, run["id"], "step")) == list(range(100))  # once each

@@ -33,7 +33,7 @@ def fresh_url(request, tmp_path) -> Iterator[str]:  # noqa: ANN001
     admin.dispose()
 
 
-HEAD = "0005"  # the newest migration
+HEAD = "0006"  # the newest migration
 
 
 def _open_store(url: str) -> str | None:
