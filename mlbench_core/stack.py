@@ -151,6 +151,7 @@ class Stack:
         self.settings = settings.model_copy(update=folders)
         self.paths = StackPaths(self.settings.home)
         self._children: dict[int, subprocess.Popen] = {}
+        self.ended_strays = 0  # processes of a killed stack that the last down() ended
         self._lock_depth = 0
         self._lock_file: IO[bytes] | None = None
 
@@ -255,8 +256,8 @@ class Stack:
             credentials = ensure_credentials(self.paths)
             self._wait_ready(state, credentials, deadline, timeout)
             return {**state, "reused": True}
-        if state or self.paths.state.exists():
-            self.down()  # a partial stack: stop what is left and start afresh
+        if state or self.paths.state.exists() or self._strays():
+            self._down(20)  # a partial stack, or what a killed one left: end it, start afresh
         sweep(self.settings)  # sandboxes of runs killed with an earlier stack
         self._check_port()
         self.paths.logs.mkdir(parents=True, exist_ok=True)
@@ -430,6 +431,12 @@ class Stack:
     def _down(self, timeout: float) -> list[str]:
         state = self.read_state()
         running = self._running(state)
+        family = {p.pid for p in running.values()}
+        for leader in running.values():
+            with contextlib.suppress(psutil.Error):
+                family |= {child.pid for child in leader.children(recursive=True)}
+        # Left behind by a stack that was killed (not children of the processes running).
+        self.ended_strays = len([p for p in self._strays() if p.pid not in family])
         last = {"api-server"}
         first = {name: p for name, p in running.items() if name not in last}
         self._stop(first, timeout, strays=True)
@@ -514,18 +521,41 @@ class Stack:
                     process.send_signal(signum)
 
     def _strays(self) -> list[psutil.Process]:
-        """Processes of this user, other than this one, whose environment or command line
-        names this stack's AIRFLOW_HOME."""
-        home = str(self.paths.airflow_home)
-        me = os.getpid()
+        """Processes of this user, other than this one, of this stack: their environment or
+        command line names its AIRFLOW_HOME; or they are in the process group of one of
+        its processes (stack.json's pids: each was started in a session of its own, so the
+        scheduler's LocalExecutor workers, which blank their environment and outlive a
+        killed scheduler, stay in its group); or they run Airflow or mlbench code in the
+        stack's home folder, where every stack process starts."""
+        airflow_home, home = str(self.paths.airflow_home), str(self.paths.home)
+        state = self.read_state() or {}
+        groups = {
+            int(entry["pid"])
+            for entry in (state.get("processes") or {}).values()
+            if isinstance(entry, dict) and str(entry.get("pid", "")).isdigit()
+        }
+        me, mine = os.getpid(), os.getpgid(0)
         uid = os.getuid()
         found = []
-        for process in psutil.process_iter(["pid", "uids", "cmdline", "environ"]):
+        for process in psutil.process_iter(["pid", "uids", "cmdline", "environ", "cwd"]):
             info = process.info
             if info["pid"] == me or not info["uids"] or info["uids"].real != uid:
                 continue
             environ = info["environ"] or {}
             cmdline = info["cmdline"] or []
-            if environ.get("AIRFLOW_HOME") == home or any(home in arg for arg in cmdline):
+            try:
+                group = os.getpgid(info["pid"])
+            except OSError:
+                continue
+            ours = (
+                environ.get("AIRFLOW_HOME") == airflow_home
+                or any(airflow_home in arg for arg in cmdline)
+                or (group in groups and group != mine)
+                or (
+                    info["cwd"] == home
+                    and any(word in " ".join(cmdline) for word in ("airflow", "mlbench_core"))
+                )
+            )
+            if ours:
                 found.append(process)
         return found

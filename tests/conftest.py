@@ -124,7 +124,10 @@ def store(store_url: str, settings_env: pytest.MonkeyPatch):  # noqa: ANN201
     if current.dialect == "postgresql":
         with current.engine.begin() as connection:
             connection.execute(
-                text("TRUNCATE metrics, pods, runs, nightly_reports, write_keys RESTART IDENTITY CASCADE")
+                text(
+                    "TRUNCATE metrics, pods, runs, nightly_reports, write_keys "
+                    "RESTART IDENTITY CASCADE"
+                )
             )
     return current
 

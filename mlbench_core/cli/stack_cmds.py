@@ -45,6 +45,8 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(f"{exc.summary}{where}{last}") from None
     elapsed = time.monotonic() - started
     how = "was already running" if state["reused"] else f"started in {elapsed:.0f} s"
+    if stack.ended_strays:
+        out.print(f"ended {stack.ended_strays} leftover processes of an earlier stack")
     try:
         credentials = load_credentials(stack.paths.home)
     except ValueError:
@@ -95,4 +97,6 @@ def cmd_down(args: argparse.Namespace, settings: Settings) -> int:
         out.print(f"stopped the mlbench stack ({', '.join(stopped)})")
     else:
         out.print("the mlbench stack was not running")
+    if stack.ended_strays:
+        out.print(f"ended {stack.ended_strays} leftover processes of an earlier stack")
     return EXIT_OK

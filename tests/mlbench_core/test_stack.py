@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import stat
 import time
@@ -224,3 +225,39 @@ def test_up_reuse_trigger_down(tmp_path, settings_env, capsys):
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert "after 2 s" in err and f"log: {paths.logs}" in err
     assert stack_processes(paths.airflow_home) == []
+
+
+def test_up_after_a_killed_stack_ends_every_process_it_left(tmp_path, settings_env, capsys):
+    """kill -9 of the stack's processes leaves their children (the scheduler's LocalExecutor
+    workers blank their environment and ignore SIGTERM); `mlbench up` ends them, says how
+    many, and starts afresh."""
+    home = tmp_path / "home"
+    settings = Settings(home=home, port=free_port())
+    stack = Stack(settings)
+    try:
+        state = stack.up(timeout=180)
+        leaders = [psutil.Process(e["pid"]) for e in state["processes"].values()]
+
+        def descendants() -> list[psutil.Process]:
+            return [c for leader in leaders for c in leader.children(recursive=True)]
+
+        wait_for(lambda: len(descendants()) >= 2, 60, "the stack's child processes")
+        old = {p.pid for p in leaders} | {p.pid for p in descendants()}
+        for leader in leaders:
+            leader.kill()
+        psutil.wait_procs(leaders, timeout=10)
+        time.sleep(1)
+        orphans = [pid for pid in old if alive(pid)]
+        assert orphans, "killing the leaders left nothing: the test shows nothing"
+        settings_env.setenv("MLBENCH_HOME", str(home))
+        settings_env.setenv("MLBENCH_PORT", str(settings.port))
+        capsys.readouterr()
+        assert main(["up"]) == 0
+        out = capsys.readouterr().out
+        ended = re.search(r"ended (\d+) leftover processes of an earlier stack", out)
+        assert ended and 1 <= int(ended.group(1)) <= len(old), out
+        assert not [pid for pid in old if alive(pid)]
+        assert Stack(settings).is_up()
+    finally:
+        Stack(settings).down()
+    assert stack_processes(StackPaths(home).airflow_home) == []
