@@ -12,8 +12,11 @@ file only wires them.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pendulum
 from airflow.sdk import DAG, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from mlbench_airflow.hooks import MlbenchApiHook
 from mlbench_airflow.operators import PrepareRunOperator
@@ -25,6 +28,13 @@ from mlbench_core.settings import get_settings
 
 settings = get_settings()
 backend = get_backend(settings.backend)
+# prepare and finalize only talk to the API: an API that is away (restarting) is waited for.
+# The ranks are never retried (a run is deployed once).
+API_RETRIES = {
+    "retries": 4,
+    "retry_delay": timedelta(seconds=15),
+    "retry_exponential_backoff": True,
+}
 
 with DAG(
     dag_id="mlbench_run",
@@ -37,13 +47,16 @@ with DAG(
     params=run_params(),
 ) as dag:
 
-    @task(trigger_rule="all_done")
+    @task(trigger_rule="all_done", **API_RETRIES)
     def finalize() -> dict | None:
         context = get_current_context()
         run = context["ti"].xcom_pull(task_ids="prepare")
         run_id = run["id"] if run else (context["dag_run"].conf or {}).get("run_id")
         with MlbenchApiHook().get_conn() as client:
-            return runflow.finalize(client, run_id, ranks_succeeded())
+            try:
+                return runflow.finalize(client, run_id, ranks_succeeded())
+            except runflow.RunFailed as exc:
+                raise AirflowFailException(str(exc)) from None  # recorded: no retry
 
-    run = PrepareRunOperator(task_id="prepare", backend=settings.backend).output
+    run = PrepareRunOperator(task_id="prepare", backend=settings.backend, **API_RETRIES).output
     run >> workers_group(backend, run) >> finalize()

@@ -45,6 +45,9 @@ def configure() -> Path:
             # fails fast, locally, instead of reaching the internet.
             "MLBENCH_DATA_DIR": str(root / "data"),
             "MLBENCH_DATA_URL": "http://127.0.0.1:9/no-downloads-in-tests",
+            # Tests reconcile when they mean to (POST /api/runs/reconcile): a background
+            # round could end the runs they attach to made-up DAG runs.
+            "MLBENCH_RECONCILE_SECONDS": "0",
         }
     )
     os.environ.pop("MLBENCH_DATABASE_URL", None)

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     # Origins besides the server's own whose pages may write with the UI's cookie (a proxy
     # that rewrites Host), e.g. ["https://mlbench.example.com"]; see mlbench_api.csrf.
     trusted_origins: list[str] = Field(default_factory=list)
+    # How often the API server ends runs whose DAG run ended without ending them (seconds;
+    # 0: only on POST /api/runs/reconcile).
+    reconcile_seconds: float = Field(default=60.0, ge=0)
+    # How long workers and the log shipper wait for an API that is away (restarting) before
+    # giving up on a write (seconds).
+    api_wait: float = Field(default=180.0, ge=0)
     # The launch backend: "local", "kubernetes", or package.module:attribute of an object
     # implementing mlbench_core.launch.backend.LaunchBackend.
     backend: str = Field(default="local", pattern=r"^([a-z][a-z0-9_]*|[\w.]+:\w+)$")

@@ -66,6 +66,13 @@ class StackPaths:
         return self.logs / f"{process}.log"
 
 
+# How long the stack's tasks ride out an api-server that is away (seconds: as long as
+# workers wait, MLBENCH_API_WAIT's default), and the failed heartbeats that takes (one
+# every ~5 s, each after the execution API's own retries).
+API_AWAY_S = 180
+HEARTBEATS_TOLERATED = API_AWAY_S // 5
+
+
 @dataclass(frozen=True)
 class Credentials:
     """Secrets of one embedded stack, generated once and reused by every start."""
@@ -191,6 +198,10 @@ def stack_environment(
             "AIRFLOW__API__SECRET_KEY": credentials.secret_key,
             "AIRFLOW__API_AUTH__JWT_SECRET": credentials.jwt_secret,
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            # Task heartbeats go to the api-server: a task survives it being away (restarted)
+            # for API_AWAY_S, instead of being killed after 3 failed heartbeats (~25 s).
+            "AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS": str(HEARTBEATS_TOLERATED),
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(2 * API_AWAY_S),
             "AIRFLOW_CONN_MLBENCH_API": json.dumps(connection),
             "MLBENCH_HOME": str(settings.home),
             "MLBENCH_API_URL": f"{root}/mlbench",
@@ -202,6 +213,8 @@ def stack_environment(
             "MLBENCH_IMAGE_REGISTRY": settings.image_registry,
             "MLBENCH_PORT": str(settings.port),
             "MLBENCH_STEP_DELAY": str(settings.step_delay),
+            "MLBENCH_RECONCILE_SECONDS": str(settings.reconcile_seconds),
+            "MLBENCH_API_WAIT": str(settings.api_wait),
             "MLBENCH_NIGHTLY_SCHEDULE": settings.nightly_schedule,
             "MLBENCH_NIGHTLY_POLL_INTERVAL": str(settings.nightly_poll_interval),
             "MLBENCH_DAGS_FOLDER": str(settings.dags_folder),

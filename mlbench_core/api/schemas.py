@@ -480,6 +480,19 @@ class Admission(BaseModel):
     run: RunOut
 
 
+class RunEnded(BaseModel):
+    id: int
+    reason: str
+
+
+class Reconciled(BaseModel):
+    """Answer of ``POST /api/runs/reconcile``: the runs ended (their DAG run had ended or
+    was gone) and the idempotency keys forgotten."""
+
+    ended: list[RunEnded]
+    pruned_keys: int
+
+
 class LogLineIn(_Base):
     rank: int = Field(ge=0, le=MAX_ID)
     stream: Literal["stdout", "stderr"] = "stdout"

@@ -14,10 +14,10 @@ from typing import IO
 from mlbench_core.api.client import ApiClient, new_key
 from mlbench_core.api.errors import ApiError
 from mlbench_core.api.wire import wire_date
+from mlbench_core.settings import get_settings
 
 log = logging.getLogger(__name__)
 _DONE = object()
-RETRY_FOR = 180.0  # seconds a batch waits for an API that is away (restarting)
 
 
 class LogShipper:
@@ -37,9 +37,11 @@ class LogShipper:
         interval: float = 0.5,
         batch: int = 1000,
         echo: Callable[[str], None] | None = None,
-        retry_for: float = RETRY_FOR,
+        retry_for: float | None = None,
     ) -> None:
-        self.client, self.run_id, self.retry_for = client, run_id, retry_for
+        self.client, self.run_id = client, run_id
+        # how long a batch waits for an API that is away (default MLBENCH_API_WAIT)
+        self.retry_for = get_settings().api_wait if retry_for is None else retry_for
         self.interval, self.batch, self.echo = interval, batch, echo
         self.queue: queue.Queue = queue.Queue()
         self.readers: list[threading.Thread] = []

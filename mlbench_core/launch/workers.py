@@ -114,8 +114,8 @@ def worker_env(
 
 def training_env(settings: Settings, data_dir: str | None) -> dict[str, str]:
     """What training needs of the launcher's settings, and nothing else of them: where the
-    datasets are (``data_dir``; None: the worker's default), a mirror, pinned digests, and
-    the step delay the tests slow training with."""
+    datasets are (``data_dir``; None: the worker's default), a mirror, pinned digests, how
+    long to wait for an API that is away, and the step delay the tests slow training with."""
     env = {} if data_dir is None else {"MLBENCH_DATA_DIR": data_dir}
     if settings.data_url:
         env["MLBENCH_DATA_URL"] = settings.data_url
@@ -123,4 +123,5 @@ def training_env(settings: Settings, data_dir: str | None) -> dict[str, str]:
         env["MLBENCH_DATA_CHECKSUMS"] = json.dumps(settings.data_checksums)
     if settings.step_delay:
         env["MLBENCH_STEP_DELAY"] = f"{settings.step_delay:g}"
+    env["MLBENCH_API_WAIT"] = f"{settings.api_wait:g}"
     return env

@@ -29,8 +29,6 @@ from mlbench_core.worker.sampler import ResourceSampler
 __all__ = ["Options", "run"]
 
 API_TIMEOUT = 10.0  # seconds per API request
-CLOSE_TIMEOUT = 5.0  # seconds to deliver the last metrics at exit
-RESULT_ATTEMPTS = 3
 
 
 def _say(message: str, stream: TextIO = sys.stdout) -> None:
@@ -49,19 +47,24 @@ def _finite(value: Any) -> Any:
 
 
 def _store(what: str, call: Callable[[], Any], fallback: dict[str, Any]) -> None:
-    """Store ``what`` through the API, retrying briefly while it is unreachable; says when it
-    can't (and prints ``fallback`` so that it is in the run's logs at least)."""
-    for attempt in range(RESULT_ATTEMPTS):
+    """Store ``what`` through the API, retrying with backoff for up to ``MLBENCH_API_WAIT``
+    seconds while it is unreachable (restarting); says when it can't (and prints
+    ``fallback`` so that it is in the run's logs at least). Results and records are PUTs:
+    idempotent."""
+    deadline, delay = time.monotonic() + get_settings().api_wait, 0.5
+    while True:
         try:
             call()
             _say(f"{what} stored")
             return
         except ApiError as exc:
-            if not exc.retryable or attempt == RESULT_ATTEMPTS - 1:
+            left = deadline - time.monotonic()
+            if not exc.retryable or left <= 0:
                 _say(f"cannot store the {what}: {exc}", sys.stderr)
                 _say(f"{what}: {json.dumps(fallback)}")
                 return
-            time.sleep(0.5 * 2**attempt)
+            time.sleep(min(delay, left))
+            delay = min(2 * delay, 10.0)
 
 
 def _store_in_background(
@@ -175,7 +178,7 @@ def _train(
         result = _finite(result)
         _store("result", lambda: client.put_result(options.run_id, result), result)
     if stored is not None:
-        stored.join(API_TIMEOUT * RESULT_ATTEMPTS)
+        stored.join(get_settings().api_wait + API_TIMEOUT)
 
 
 def _allreduce(
@@ -299,7 +302,7 @@ def run(options: Options) -> int:
         try:
             if sampler is not None:
                 sampler.stop()
-            stats = writer.close(CLOSE_TIMEOUT)
+            stats = writer.close(settings.api_wait)  # the last metrics wait as long
             if stats.failed or stats.dropped:
                 lost = stats.failed + stats.dropped
                 _say(f"metrics: {stats.delivered} delivered, {lost} lost", sys.stderr)

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DataError, OperationalError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mlbench_api import reconcile
 from mlbench_api.csrf import SameOriginWrites
 from mlbench_api.routers import backend, benchmarks, logs, metrics, nightly, pods, runs
 from mlbench_core import __version__
@@ -145,4 +146,20 @@ def create_app(*, dashboard: bool = True, prefix: str = "/mlbench/") -> FastAPI:
     if dashboard:
         mount_dashboard(app, prefix)
     app.add_middleware(SameOriginWrites)
+    app.add_middleware(StartsMaintenance)
     return app
+
+
+class StartsMaintenance:
+    """Starts the API server's periodic reconciliation on the first request it serves:
+    Airflow's other processes (scheduler, tasks) load the plugin but never serve it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.started = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not self.started and scope["type"] == "http":
+            self.started = True
+            reconcile.start_background()
+        await self.app(scope, receive, send)

@@ -81,3 +81,36 @@ def _settle_teardowns(dag: Any, dag_run: Any, session: Any) -> None:
         if tasks[ti.task_id].is_teardown and ti.state not in State.finished:
             ti.state = TaskInstanceState.SKIPPED
     dag_run.set_state(DagRunState.FAILED)
+
+
+def outcomes(dag_id: str, dag_run_ids: list[str]) -> dict[str, dict[str, Any] | None]:
+    """Each DAG run's state and its failed tasks (None: no such DAG run)."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+    from airflow.utils.state import TaskInstanceState
+    from sqlalchemy import select
+
+    found: dict[str, dict[str, Any] | None] = dict.fromkeys(dag_run_ids)
+    if not dag_run_ids:
+        return found
+    with create_session() as session:
+        rows = session.execute(
+            select(DagRun.run_id, DagRun.state).where(
+                DagRun.dag_id == dag_id, DagRun.run_id.in_(dag_run_ids)
+            )
+        ).all()
+        for run_id, state in rows:
+            found[run_id] = {"state": getattr(state, "value", state), "failed_tasks": []}
+        failed = session.execute(
+            select(TaskInstance.run_id, TaskInstance.task_id).where(
+                TaskInstance.dag_id == dag_id,
+                TaskInstance.run_id.in_([r for r, _ in rows]),
+                TaskInstance.state.in_(
+                    [TaskInstanceState.FAILED, TaskInstanceState.UPSTREAM_FAILED]
+                ),
+            )
+        ).all()
+        for run_id, task_id in failed:
+            found[run_id]["failed_tasks"].append(task_id)  # type: ignore[index]
+    return found

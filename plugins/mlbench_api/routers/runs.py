@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from mlbench_api import admission, dagruns
+from mlbench_api import admission, dagruns, reconcile
 from mlbench_api.auth import CallerDep, UserDep, new_worker_token
 from mlbench_api.deps import RunId, SessionDep, conflict, run_or_404
 from mlbench_api.routing import SlashRouter, body, body_schema
@@ -19,6 +19,7 @@ from mlbench_api.store import Metric, Pod, Run
 from mlbench_api.store.models import utcnow
 from mlbench_core.api.schemas import (
     Admission,
+    Reconciled,
     RunCreate,
     RunOut,
     RunRecord,
@@ -134,6 +135,13 @@ def create_run(
 
 def _name_taken(name: str) -> HTTPException:
     return conflict(["body", "name"], f"a run named {name!r} exists")
+
+
+@router.post("/reconcile", response_model=Reconciled)
+def reconcile_runs(_caller: UserDep) -> Reconciled:
+    """End now every going run whose DAG run has ended or is gone (the API server also does
+    it when it starts and every ``MLBENCH_RECONCILE_SECONDS``); prune old idempotency keys."""
+    return Reconciled.model_validate(reconcile.maintain())
 
 
 @router.patch("/{run_id}", response_model=RunOut, openapi_extra=body_schema(RunUpdate))

@@ -87,9 +87,9 @@ def test_sends_a_partial_batch_after_the_flush_interval(client, run, worker):
     sent_at: list[float] = []
     real = worker.post_metrics
 
-    def timed(metrics):
+    def timed(metrics, **kwargs):
         sent_at.append(time.monotonic())
-        return real(metrics)
+        return real(metrics, **kwargs)
 
     worker.post_metrics = timed
     sizes = count_requests(worker)
@@ -194,11 +194,11 @@ def test_retries_server_errors_and_rate_limits(client, run, worker, error):
     real = worker.post_metrics
     calls: list[int] = []
 
-    def flaky(metrics):
+    def flaky(metrics, **kwargs):
         calls.append(len(metrics))
         if len(calls) <= 2:
             raise error
-        return real(metrics)
+        return real(metrics, **kwargs)
 
     worker.post_metrics = flaky
     with MetricsWriter(worker, flush_interval=0.01, backoff=0.01, max_backoff=0.02) as writer:
@@ -338,10 +338,10 @@ def test_write_returns_while_a_send_is_in_progress(client, run, worker):
     entered, release = threading.Event(), threading.Event()
     real = worker.post_metrics
 
-    def hung(metrics):  # a request the network does not answer until released
+    def hung(metrics, **kwargs):  # a request the network does not answer until released
         entered.set()
         assert release.wait(30)
-        return real(metrics)
+        return real(metrics, **kwargs)
 
     worker.post_metrics = hung
     writer = MetricsWriter(worker, flush_interval=0)

@@ -13,7 +13,7 @@ SLOW = ("--set", "lr=0.01")  # the goal stays out of reach in 4 epochs
 
 def run_workers(tmp_path, name: str, *extra: str) -> tuple[dict, str]:
     """2 ranks of digits without an API (the result is printed instead of stored)."""
-    env = {"MLBENCH_API_URL": f"http://127.0.0.1:{free_port()}/mlbench"}
+    env = {"MLBENCH_API_URL": f"http://127.0.0.1:{free_port()}/mlbench", "MLBENCH_API_WAIT": "1"}
     folder = tmp_path / name
     folder.mkdir()
     with Group(worker_args(1, "digits", *SLOW, *extra), 2, folder, env=env) as group:

@@ -122,7 +122,7 @@ def test_bad_worker_arguments_exit_2_with_one_line(tmp_path, benchmark, message)
 
 
 def test_a_crashed_rank_makes_the_other_fail_within_the_timeout(tmp_path):
-    env = {"MLBENCH_API_URL": f"http://127.0.0.1:{free_port()}/mlbench"}
+    env = {"MLBENCH_API_URL": f"http://127.0.0.1:{free_port()}/mlbench", "MLBENCH_API_WAIT": "1"}
     args = worker_args(1, "digits", "--timeout", "10")
     with Group(args, 2, tmp_path, env=env) as group:
         survivor, victim = group.procs
@@ -148,6 +148,7 @@ def test_an_unreachable_api_still_trains_and_exits_0(tmp_path):
         "MLBENCH_API_URL": f"http://127.0.0.1:{free_port()}/mlbench",
         "MLBENCH_API_TOKEN": "mlbw_1_nothing",
         "MLBENCH_POD_NAME": "lonely-0",
+        "MLBENCH_API_WAIT": "2",  # a worker waits this long for an API that is away
     }
     started = time.monotonic()
     with Group(worker_args(1, "digits", "--light"), 1, tmp_path, env=env) as group:

@@ -17,6 +17,7 @@ ROUTES = [
     ("GET", "/api/runs"),
     ("GET", "/api/runs/{run_id}"),
     ("POST", "/api/runs"),
+    ("POST", "/api/runs/reconcile"),
     ("PATCH", "/api/runs/{run_id}"),
     ("DELETE", "/api/runs/{run_id}"),
     ("POST", "/api/runs/{run_id}/token"),
