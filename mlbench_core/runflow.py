@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 from mlbench_core.api import BadRequest, Conflict, ValidationFailed
 from mlbench_core.api.client import ApiClient
 from mlbench_core.api.schemas import RunState
+from mlbench_core.api.wire import wire_date
 from mlbench_core.benchmarks import REGISTRY
 from mlbench_core.launch.backend import get_backend
 from mlbench_core.launch.workers import pod_labels, pod_name
@@ -84,6 +86,28 @@ def start(client: ApiClient, run: dict[str, Any], backend: str) -> dict:
     return run
 
 
+class RunInterrupted(RuntimeError):
+    """The ranks task runs again for a run whose workers an earlier attempt started (the
+    scheduler or its executor was lost, and Airflow reset the task): the run is failed, not
+    trained again on top of that attempt's series."""
+
+
+def launch_once(client: ApiClient, run: dict[str, Any], attempt: str) -> None:
+    """Mark the run's workers launched (by ``attempt``, e.g. the task's try); raise
+    :class:`RunInterrupted` if an earlier attempt launched them already."""
+    metadata = client.get_run(run["id"]).get("job_metadata") or {}
+    earlier = metadata.get("launched")
+    if earlier:
+        raise RunInterrupted(
+            f"interrupted: its workers were started by an earlier attempt of the ranks task "
+            f"({earlier.get('attempt')}, {earlier.get('at')}) that was lost with the scheduler "
+            f"or its executor; a run is deployed once, so it is not trained again on top of "
+            f"that attempt's series"
+        )
+    at = wire_date(datetime.now(UTC))
+    client.update_run(run["id"], job_metadata={"launched": {"attempt": attempt, "at": at}})
+
+
 class RunFailed(RuntimeError):
     """The run ended FAILED: raised by :func:`finalize` so that the DAG run fails too."""
 
@@ -98,7 +122,8 @@ def finalize(client: ApiClient, run_id: int | None, deployed: bool) -> dict | No
     if RunState(run["state"]).terminal:
         return run
     if deployed:
-        return client.update_run(run_id, state="FINISHED")
+        # A failure an attempt recorded on the way (a retried call) is not the run's.
+        return client.update_run(run_id, state="FINISHED", job_metadata={"failure": None})
     reason = (run.get("job_metadata") or {}).get("failure") or "the workers did not complete"
     for pod in client.get_pods(run_id=run_id):
         if pod["phase"] in ("Pending", "Running"):

@@ -59,6 +59,17 @@ def host_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     }
 
 
+def ended(code: int) -> str:
+    """How a rank's process ended, from its exit status (negative: killed by a signal)."""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "an unknown signal"
+        return f"was killed by signal {-code} ({name})"
+    return f"exited with code {code}"
+
+
 def local_command(run: dict[str, Any]) -> list[str]:
     """The worker command of the pods, run by this interpreter."""
     return [sys.executable, *worker_command(run)[1:]]
@@ -182,7 +193,7 @@ class LocalLauncher:
         if failed_rank is not None:
             tail = shipper.tail(failed_rank)
             raise WorkersFailed(
-                f"rank {failed_rank} exited with code {codes[failed_rank]}; the other ranks "
+                f"rank {failed_rank} {ended(codes[failed_rank])}; the other ranks "
                 f"were stopped" + (f". Its last stderr lines:\n{tail}" if tail else "")
             )
         return codes
@@ -198,7 +209,7 @@ class LocalLauncher:
             bad = [r for r, c in enumerate(codes) if c not in (None, 0)]
             if bad and failed is None:
                 failed = bad[0]
-                self._echo(f"rank {failed} exited with code {codes[failed]}: stopping the others")
+                self._echo(f"rank {failed} {ended(codes[failed])}: stopping the others")
                 self._stop_all()
                 return [p.wait() for p in self.processes], failed
             if all(c is not None for c in codes):

@@ -15,15 +15,18 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from airflow.sdk import TaskGroup, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from mlbench_airflow.hooks import MlbenchApiHook
 from mlbench_core.api import ApiError, NotFound
 from mlbench_core.api.client import ApiClient
 from mlbench_core.launch.backend import LaunchBackend, record_failure
+from mlbench_core.runflow import RunInterrupted, launch_once
 from mlbench_core.settings import get_settings
 
 __all__ = ["GROUP", "RANK_TASKS", "RANKS", "ranks_succeeded", "workers_group"]
@@ -72,9 +75,13 @@ class RunStopped(RuntimeError):
 
 @contextlib.contextmanager
 def _failure_recorded(client: ApiClient, run: dict) -> Iterator[None]:
-    """An exception of the backend becomes the run's failure reason (unless one is there)."""
+    """An exception of the backend becomes the run's failure reason (unless one is there;
+    an interruption always is)."""
     try:
         yield
+    except RunInterrupted as exc:
+        record_failure(client, run["id"], str(exc))
+        raise AirflowFailException(str(exc)) from None
     except Exception as exc:
         try:
             current = (client.get_run(run["id"]).get("job_metadata") or {}).get("failure")
@@ -110,7 +117,9 @@ def workers_group(backend: LaunchBackend, run: Any) -> TaskGroup:
 
     @task(task_id="ranks")
     def ranks(run: dict, specs: list[dict]) -> dict:
+        ti = get_current_context()["ti"]
         with MlbenchApiHook().get_conn() as client, _failure_recorded(client, run):
+            launch_once(client, run, f"try {ti.try_number} on {socket.gethostname()}")
             return backend.launch(client, run, specs)
 
     with TaskGroup(GROUP, tooltip=f"the ranks on the {backend.name} backend") as group:

@@ -136,3 +136,32 @@ def test_a_run_waits_deferred_for_free_cpus_then_runs(client, settings_env):
     done = client.get_run(run["id"])
     assert done["state"] == "FINISHED" and done["result"]["reached"] is True
     assert "waiting" not in done["job_metadata"]
+
+
+def test_a_second_attempt_of_the_ranks_fails_the_run_instead_of_training_again(client):
+    """What an earlier attempt launched (then lost with the scheduler) is never trained over:
+    the ranks task of a run already launched fails it, saying it was interrupted."""
+    run = client.create_run("twice", 1, benchmark="digits", job_id="a-lost-attempt")
+    client.update_run(
+        run["id"], job_metadata={"launched": {"attempt": "try 1 on gone", "at": "earlier"}}
+    )
+    dag_run = load_dag().test(run_conf=dag_conf(run))
+    assert dag_run.state == "failed"
+    assert dag_run.get_task_instance("workers.ranks").state == "failed"
+    done = client.get_run(run["id"])
+    assert done["state"] == "FAILED"
+    assert done["job_metadata"]["failure"].startswith(
+        "interrupted: its workers were started by an earlier attempt of the ranks task "
+        "(try 1 on gone, earlier)"
+    )
+    assert client.get_run_metrics(run["id"]) == {}  # nothing trained on top
+    assert client.get_logs(run["id"])["lines"] == []
+
+
+def test_a_finished_run_carries_no_failure_reason(client):
+    run = client.create_run("recovered", 1, benchmark="digits", job_id="its-dag-run")
+    client.update_run(run["id"], job_metadata={"failure": "[Errno 32] Broken pipe"})
+    assert load_dag().test(run_conf=dag_conf(run)).state == "success"
+    done = client.get_run(run["id"])
+    assert done["state"] == "FINISHED" and done["job_metadata"]["failure"] is None
+    assert done["job_metadata"]["launched"]["attempt"].startswith("try 1 on ")
