@@ -252,10 +252,13 @@ class Stack:
     def _up(self, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         state = self.read_state()
-        if state and set(self._running(state)) == set(PROCESSES):
+        running = self._running(state)
+        if state and set(running) == set(PROCESSES):
             credentials = ensure_credentials(self.paths)
             self._wait_ready(state, credentials, deadline, timeout)
             return {**state, "reused": True}
+        if state and running:
+            return self._restart_missing(state, running, deadline, timeout)
         if state or self.paths.state.exists() or self._strays():
             self._down(20)  # a partial stack, or what a killed one left: end it, start afresh
         sweep(self.settings)  # sandboxes of runs killed with an earlier stack
@@ -288,6 +291,48 @@ class Stack:
             self.down()
             raise
         return {**state, "reused": False}
+
+    def _restart_missing(
+        self,
+        state: dict[str, Any],
+        running: dict[str, psutil.Process],
+        deadline: float,
+        timeout: float,
+    ) -> dict[str, Any]:
+        """Start again the stack's processes that died (an api-server killed, a scheduler
+        lost), leaving the others and their tasks running; what the dead ones left in their
+        process groups (executor workers, task processes) is ended first."""
+        missing = [name for name in PROCESSES if name not in running]
+        dead_groups = {
+            int(state["processes"][name]["pid"])
+            for name in missing
+            if str((state["processes"].get(name) or {}).get("pid", "")).isdigit()
+        }
+        left = []
+        for process in self._strays():
+            with contextlib.suppress(OSError, psutil.Error):
+                if os.getpgid(process.pid) in dead_groups:
+                    left.append(process)
+        self._signal([], left, signal.SIGTERM)
+        _, alive = psutil.wait_procs(left, timeout=_GRACE_S)
+        for process in alive:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        psutil.wait_procs(alive, timeout=5)
+        self.ended_strays = len(left)
+        if "api-server" in missing:
+            self._check_port()
+        credentials = ensure_credentials(self.paths)
+        env = stack_environment(self.settings, credentials)
+        airflow = _airflow_executable()
+        for name in missing:
+            argv = [airflow, *PROCESSES[name]]
+            if name == "api-server":
+                argv += ["--host", "127.0.0.1", "--port", str(self.settings.port)]
+            state["processes"][name] = self._start(name, argv, env)
+            self._write_state(state)
+        self._wait_ready(state, credentials, deadline, timeout)
+        return {**state, "reused": False, "restarted": missing}
 
     def _check_port(self) -> None:
         port = self.settings.port

@@ -45,6 +45,8 @@ def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(f"{exc.summary}{where}{last}") from None
     elapsed = time.monotonic() - started
     how = "was already running" if state["reused"] else f"started in {elapsed:.0f} s"
+    if state.get("restarted"):
+        how = f"was partly running: restarted {', '.join(state['restarted'])} in {elapsed:.0f} s"
     if stack.ended_strays:
         out.print(f"ended {stack.ended_strays} leftover processes of an earlier stack")
     try:

@@ -4,7 +4,9 @@ CPUs another holds; none leaves a sandbox behind."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -204,3 +206,37 @@ def test_deleting_a_running_run_stops_it_and_removes_it(stack, client):
     wait_for(lambda: dag_run_state(stack, client, run["job_id"]) == "failed", 60, "DAG run failed")
     assert client.get_pods(run_id=run["id"]) == []
     wait_for(lambda: not sandboxes(), 30, "its sandboxes removed")
+
+
+def test_a_run_rides_out_an_api_server_restart(stack, client):
+    """The api-server is killed mid-run and started again 45 s later (`mlbench up` restarts
+    what died): the run FINISHES with every metric and log line, none twice. Last in this
+    module: the stack's api-server is a new process afterwards."""
+    epochs = 30  # digits at a learning rate that never reaches the goal: ~100 s of training
+    run = client.create_run("rides-out", 2, benchmark="digits", epochs=epochs,
+                            settings={"lr": 0.0005})  # fmt: skip
+    wait_for(lambda: client.get_run_metrics(run["id"]), 120, "the first metrics")
+    api_server = stack.read_state()["processes"]["api-server"]
+    os.killpg(int(api_server["pid"]), signal.SIGKILL)
+    time.sleep(45)
+    state = Stack(stack.settings).up(timeout=180)
+    assert state["restarted"] == ["api-server"]
+    wait_for(lambda: client.get_run(run["id"])["state"] in ("FINISHED", "FAILED"), 400,
+             "the run to end")  # fmt: skip
+    done = client.get_run(run["id"])
+    assert done["state"] == "FINISHED", done["job_metadata"]
+    assert not done["job_metadata"].get("failure")
+    assert done["result"]["epochs"] == epochs
+    series = client.get_run_metrics(run["id"], metadata=True)
+    for name, points in series.items():
+        marks = [json.loads(p["metadata"]) if p.get("metadata") else p["date"] for p in points]
+        keys = [json.dumps(m, sort_keys=True) for m in marks]
+        assert len(keys) == len(set(keys)), f"{name} has points twice"
+    epoch_marks = {json.loads(p["metadata"])["epoch"] for p in series["val_loss"]}
+    assert epoch_marks == set(range(1, epochs + 1))  # every epoch's validation, once
+    lines = [line["line"] for line in client.get_logs(run["id"], limit=10_000)["lines"]]
+    for rank in (0, 1):
+        for epoch in range(1, epochs + 1):
+            said = [ln for ln in lines if ln.startswith(f"rank {rank}: epoch {epoch}/{epochs} ")]
+            assert len(said) == 1, (rank, epoch, said)
+    wait_for(lambda: dag_run_state(stack, client, run["job_id"]) == "success", 120, "success")
