@@ -129,6 +129,16 @@ class MetricIn(_Base):
     (finite numbers, lengths, no NUL characters) and in two Python hooks per metric.
     """
 
+    model_config = ConfigDict(
+        # exactly one owner, as _owner_and_utc checks it
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["pod_name"], "not": {"required": ["run_id"]}},
+                {"required": ["run_id"], "not": {"required": ["pod_name"]}},
+            ]
+        }
+    )
+
     pod_name: str | None = Field(default=None, min_length=1, max_length=253, pattern=NO_NUL)
     run_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     name: str = Field(min_length=1, max_length=255, pattern=NO_NUL)

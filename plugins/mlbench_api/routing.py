@@ -24,6 +24,7 @@ class SlashRouter(APIRouter):
     """
 
     def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        kwargs["responses"] = {**error_responses(path, kwargs), **(kwargs.get("responses") or {})}
         bare = path.rstrip("/")
         if not bare and not self.prefix:
             super().add_api_route("/", endpoint, **kwargs)
@@ -31,6 +32,42 @@ class SlashRouter(APIRouter):
         super().add_api_route(bare, endpoint, **kwargs)
         hidden = {**kwargs, "include_in_schema": False}
         super().add_api_route(bare + "/", endpoint, **hidden)
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: FastAPI's ``detail`` (a text, or a list of field errors for
+    422) and, where the API words one, a one-line ``message``."""
+
+    detail: Any = None
+    message: str | None = None
+
+
+# What each status means on every route that can answer it.
+_ERRORS = {
+    400: "a body that is not what the route reads",
+    401: "no token, or an expired, unknown or revoked one",
+    403: "not allowed: a worker token outside its run, a finished run's token, or a write "
+    "authenticated by cookie from another origin",
+    404: "no such run, pod or night",
+    409: "a conflict: a name taken, a state change not allowed, a pod of another run",
+    415: "a body that is neither JSON nor form fields",
+    422: "a field, query parameter or header failed validation (each named in detail)",
+    503: "the store or Airflow is unavailable: try again",
+}
+_WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def error_responses(path: str, route: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of the errors a route can answer: every route 401, 403, 422
+    and 503; routes with a path parameter 404; writes 400, 404 (what they name), 409 and
+    415."""
+    methods = set(route.get("methods") or ())
+    codes = {401, 403, 422, 503}
+    if "{" in path:
+        codes.add(404)
+    if methods & _WRITES:
+        codes |= {400, 404, 409, 415}
+    return {code: {"model": ErrorOut, "description": _ERRORS[code]} for code in sorted(codes)}
 
 
 async def read_body(request: Request) -> Any:
@@ -95,15 +132,16 @@ def body(
 
 
 def body_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` documenting a body read by :func:`body` (JSON or form)."""
+    """``openapi_extra`` documenting a body read by :func:`body` (JSON or form); an empty
+    body is read as ``{}``, so the body is required only when the model has required
+    fields."""
     schema = _inline_refs(model.model_json_schema())
     return {
         "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": schema},
-                "application/x-www-form-urlencoded": {"schema": schema},
-            },
+            "required": bool(schema.get("required")),
+            # Form fields are read too (the original mlbench clients post forms), but the
+            # document describes JSON: a form cannot carry nulls, objects or lists as such.
+            "content": {"application/json": {"schema": schema}},
         }
     }
 

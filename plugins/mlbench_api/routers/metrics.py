@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BeforeValidator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -38,8 +39,18 @@ class Format(StrEnum):
     ZIP = "zip"
 
 
+def _iso_date(value: Any) -> Any:
+    """A date, not a number (pydantic would read ``0.5`` as a Unix time)."""
+    if isinstance(value, str) and re.fullmatch(
+        r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", value
+    ):
+        raise ValueError("must be an ISO 8601 date, e.g. 2026-01-01T00:00:00Z")
+    return value
+
+
 Since = Annotated[
     datetime | None,
+    BeforeValidator(_iso_date),
     Query(description="Only points newer than this ISO 8601 date (default: all)"),
 ]
 Summarize = Annotated[
