@@ -54,7 +54,10 @@ VALUE_SETS = {
         }
     },
     "ingress": {
-        "airflow": {"extraEnv": [{"name": "AIRFLOW__LOGGING__LOGGING_LEVEL", "value": "DEBUG"}]},
+        "airflow": {
+            "extraEnv": [{"name": "AIRFLOW__LOGGING__LOGGING_LEVEL", "value": "DEBUG"}],
+            "apiAwaySeconds": 300,
+        },
         "ingress": {
             "enabled": True,
             "className": "nginx",
@@ -140,6 +143,12 @@ def test_airflow_and_mlbench_settings_reach_every_airflow_container(rendered):
             assert env["MLBENCH_API_URL"]["value"] == f"{api}/mlbench"
             assert env["MLBENCH_BACKEND"]["value"] == "kubernetes"
             assert env["MLBENCH_NAMESPACE"]["value"] == NAMESPACE
+            away = values.get("airflow", {}).get("apiAwaySeconds", 180)
+            assert env["AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS"]["value"] == str(away // 5)
+            assert env["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"]["value"] == (
+                str(2 * away)
+            )
+            assert env["MLBENCH_API_WAIT"]["value"] == str(away)
             for extra in values.get("airflow", {}).get("extraEnv", []):
                 assert env[extra["name"]] == extra
             for secret in (

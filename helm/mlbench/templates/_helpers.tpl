@@ -148,6 +148,13 @@ settings (MLBENCH_*), secrets by reference. */}}
   value: admin:admin,mlbench:admin
 - name: AIRFLOW__CORE__EXECUTION_API_SERVER_URL
   value: {{ printf "%s/execution/" $api | quote }}
+{{- $away := int (.Values.airflow.apiAwaySeconds | default 180) }}
+- name: AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS
+  value: {{ div $away 5 | quote }}
+- name: AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT
+  value: {{ mul $away 2 | quote }}
+- name: MLBENCH_API_WAIT
+  value: {{ $away | quote }}
 {{ include "mlbench.secretEnv" (list "AIRFLOW__CORE__FERNET_KEY" $credentials "fernet-key") }}
 {{ include "mlbench.secretEnv" (list "AIRFLOW__API__SECRET_KEY" $credentials "api-secret-key") }}
 {{ include "mlbench.secretEnv" (list "AIRFLOW__API_AUTH__JWT_SECRET" $credentials "jwt-secret") }}
