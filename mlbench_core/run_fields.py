@@ -21,6 +21,7 @@ __all__ = [
     "bounds_text",
     "choices",
     "dag_conf",
+    "field_kind",
     "form_schema",
     "goal_label",
     "validation_context",
@@ -105,6 +106,12 @@ def form_schema() -> dict[str, dict[str, Any]]:
         if name in SECTIONS:
             schema[name]["section"] = SECTIONS[name]
     return schema
+
+
+def field_kind(schema: dict[str, Any]) -> str:
+    """A field's JSON type without its null: ``"integer"`` for ``["null", "integer"]``."""
+    types = schema["type"]
+    return next(t for t in ([types] if isinstance(types, str) else types) if t != "null")
 
 
 def bounds_text(schema: dict[str, Any]) -> str:

@@ -19,7 +19,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -280,11 +280,8 @@ class Stack:
             "processes": {},
         }
         try:
-            for name, args in PROCESSES.items():
-                argv = [airflow, *args]
-                if name == "api-server":
-                    argv += ["--host", "127.0.0.1", "--port", str(self.settings.port)]
-                state["processes"][name] = self._start(name, argv, env)
+            for name in PROCESSES:
+                state["processes"][name] = self._start(name, self._argv(airflow, name), env)
                 self._write_state(state)
             self._wait_ready(state, credentials, deadline, timeout)
         except BaseException:
@@ -326,13 +323,17 @@ class Stack:
         env = stack_environment(self.settings, credentials)
         airflow = _airflow_executable()
         for name in missing:
-            argv = [airflow, *PROCESSES[name]]
-            if name == "api-server":
-                argv += ["--host", "127.0.0.1", "--port", str(self.settings.port)]
-            state["processes"][name] = self._start(name, argv, env)
+            state["processes"][name] = self._start(name, self._argv(airflow, name), env)
             self._write_state(state)
         self._wait_ready(state, credentials, deadline, timeout)
         return {**state, "reused": False, "restarted": missing}
+
+    def _argv(self, airflow: str, name: str) -> list[str]:
+        """The command line of stack process ``name``."""
+        argv = [airflow, *PROCESSES[name]]
+        if name == "api-server":
+            argv += ["--host", "127.0.0.1", "--port", str(self.settings.port)]
+        return argv
 
     def _check_port(self) -> None:
         port = self.settings.port
@@ -480,11 +481,12 @@ class Stack:
         for leader in running.values():
             with contextlib.suppress(psutil.Error):
                 family |= {child.pid for child in leader.children(recursive=True)}
+        strays = self._strays()
         # Left behind by a stack that was killed (not children of the processes running).
-        self.ended_strays = len([p for p in self._strays() if p.pid not in family])
+        self.ended_strays = len([p for p in strays if p.pid not in family])
         last = {"api-server"}
         first = {name: p for name, p in running.items() if name not in last}
-        self._stop(first, timeout, strays=True)
+        self._stop(first, timeout, strays=strays)
         self._stop({name: p for name, p in running.items() if name in last}, timeout)
         strays = self._strays()
         for process in strays:
@@ -500,11 +502,15 @@ class Stack:
         return sorted(running)
 
     def _stop(
-        self, leaders: dict[str, psutil.Process], timeout: float, *, strays: bool = False
+        self,
+        leaders: dict[str, psutil.Process],
+        timeout: float,
+        *,
+        strays: Sequence[psutil.Process] = (),
     ) -> None:
-        """SIGTERM the leaders' groups and descendants (and, with ``strays``, processes of
-        this stack outside them, but not the api-server's), again after a grace period;
-        SIGKILL what is left after ``timeout``."""
+        """SIGTERM the leaders' groups and descendants (and ``strays``, processes of this
+        stack outside them, but not the api-server's), again after a grace period; SIGKILL
+        what is left after ``timeout``."""
         victims: dict[int, psutil.Process] = {}
         for process in leaders.values():
             victims[process.pid] = process
@@ -513,7 +519,7 @@ class Stack:
                     victims[child.pid] = child
         if strays:
             spared = self._api_server_tree()
-            for process in self._strays():
+            for process in strays:
                 if process.pid not in spared:
                     victims.setdefault(process.pid, process)
         if not victims:

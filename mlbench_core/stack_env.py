@@ -15,6 +15,7 @@ Layout of ``MLBENCH_HOME``::
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 from dataclasses import dataclass
@@ -66,11 +67,7 @@ class StackPaths:
         return self.logs / f"{process}.log"
 
 
-# How long the stack's tasks ride out an api-server that is away (seconds: as long as
-# workers wait, MLBENCH_API_WAIT's default), and the failed heartbeats that takes (one
-# every ~5 s, each after the execution API's own retries).
-API_AWAY_S = 180
-HEARTBEATS_TOLERATED = API_AWAY_S // 5
+HEARTBEAT_S = 5  # a task's heartbeat interval ([workers] min_heartbeat_interval)
 
 
 @dataclass(frozen=True)
@@ -199,9 +196,14 @@ def stack_environment(
             "AIRFLOW__API_AUTH__JWT_SECRET": credentials.jwt_secret,
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             # Task heartbeats go to the api-server: a task survives it being away (restarted)
-            # for API_AWAY_S, instead of being killed after 3 failed heartbeats (~25 s).
-            "AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS": str(HEARTBEATS_TOLERATED),
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(2 * API_AWAY_S),
+            # as long as the workers wait for it (MLBENCH_API_WAIT), instead of being killed
+            # after 3 failed heartbeats (~25 s).
+            "AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS": str(
+                max(3, math.ceil(settings.api_wait / HEARTBEAT_S))
+            ),
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(
+                max(300, math.ceil(2 * settings.api_wait))
+            ),
             "AIRFLOW_CONN_MLBENCH_API": json.dumps(connection),
             "MLBENCH_HOME": str(settings.home),
             "MLBENCH_API_URL": f"{root}/mlbench",

@@ -51,15 +51,10 @@ PLACEHOLDER = {
 }
 
 
-def _kind(schema: dict[str, Any]) -> str:
-    kinds = [schema["type"]] if isinstance(schema["type"], str) else schema["type"]
-    return next(t for t in kinds if t != "null")
-
-
 def _control(field: str, schema: dict[str, Any]) -> Any:
     """The input of one field, bounded as RunCreate bounds it."""
     ident = f"runs-new-{FIELDS[field]}"
-    kind = _kind(schema)
+    kind = run_fields.field_kind(schema)
     default = schema.get("default")
     if kind == "boolean":
         label = CHECK.get(field, f" {schema['title'].lower()}")
@@ -157,7 +152,7 @@ def form_values(values: dict[str, Any]) -> dict[str, Any]:
     """The form's inputs as RunCreate fields (the API judges them, naming each field)."""
     fields: dict[str, Any] = {}
     for field, value in values.items():
-        kind = _kind(SCHEMA[field])
+        kind = run_fields.field_kind(SCHEMA[field])
         if kind == "boolean":
             fields[field] = bool(value)
         elif kind == "object":

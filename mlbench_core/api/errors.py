@@ -8,7 +8,9 @@ such an answer into the matching :class:`ApiError` subclass.
 from __future__ import annotations
 
 import json
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import requests
 
@@ -23,8 +25,10 @@ __all__ = [
     "Unauthorized",
     "ValidationFailed",
     "raise_for_response",
+    "retry_for",
 ]
 
+T = TypeVar("T")
 _MAX_TEXT = 500  # characters of a non-JSON error body kept in the message
 
 
@@ -163,3 +167,26 @@ def raise_for_response(response: requests.Response) -> None:
     raise error_class(status)(
         status, message or response.reason or f"HTTP {status}", detail, response=response
     )
+
+
+def retry_for(
+    call: Callable[[], T],
+    seconds: float,
+    on_retry: Callable[[ApiError], None] | None = None,
+) -> T:
+    """``call()``, called again while it fails with a retryable :class:`ApiError` (the API
+    away, restarting or overloaded), with capped exponential backoff (0.5 s doubling to
+    10 s) for up to ``seconds``; then the last error is raised. ``on_retry`` hears of each
+    error that is retried. Only for calls that may be repeated (PUTs, keyed writes)."""
+    deadline, delay = time.monotonic() + seconds, 0.5
+    while True:
+        try:
+            return call()
+        except ApiError as exc:
+            left = deadline - time.monotonic()
+            if not exc.retryable or left <= 0:
+                raise
+            if on_retry is not None:
+                on_retry(exc)
+            time.sleep(min(delay, left))
+            delay = min(2 * delay, 10.0)

@@ -66,8 +66,7 @@ def _add_field(parser: argparse.ArgumentParser, field: str, schema: dict[str, An
     """One option of ``mlbench run``, as RunCreate declares the field."""
     flags = FLAGS[field]
     text = schema.get("description", "").replace("%", "%%")
-    kinds = [t for t in ([schema["type"]] if isinstance(schema["type"], str) else schema["type"])]
-    kind = next(t for t in kinds if t != "null")
+    kind = run_fields.field_kind(schema)
     if kind == "boolean":
         parser.add_argument(*flags, dest=field, action="store_true", help=text)
     elif kind == "object":

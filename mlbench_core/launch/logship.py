@@ -6,13 +6,12 @@ import collections
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import IO
 
 from mlbench_core.api.client import ApiClient, new_key
-from mlbench_core.api.errors import ApiError
+from mlbench_core.api.errors import ApiError, retry_for
 from mlbench_core.api.wire import wire_date
 from mlbench_core.settings import get_settings
 
@@ -104,26 +103,20 @@ class LogShipper:
                 self._post(lines)
 
     def _post(self, lines: list[dict]) -> None:
-        """Post one batch, retrying with capped exponential backoff for up to
-        ``retry_for`` seconds (the API may be restarting); every attempt carries the same
-        idempotency key, so the batch is appended once."""
-        key, delay = new_key(), 0.5
-        deadline = time.monotonic() + self.retry_for
-        while True:
-            try:
-                self.client.post_logs(self.run_id, lines, key=key)
-                return
-            except ApiError as exc:
-                left = deadline - time.monotonic()
-                if not exc.retryable or left <= 0:
-                    self.failed += len(lines)
-                    log.error(
-                        "mlbench: %d log lines of run %s lost: %s", len(lines), self.run_id, exc
-                    )
-                    return
-                log.warning("mlbench: log lines of run %s wait for the API: %s", self.run_id, exc)
-                time.sleep(min(delay, left))
-                delay = min(delay * 2, 10.0)
+        """Post one batch, retrying for up to ``retry_for`` seconds (the API may be
+        restarting); every attempt carries the same idempotency key, so the batch is
+        appended once."""
+        key = new_key()
+
+        def waits(exc: ApiError) -> None:
+            log.warning("mlbench: log lines of run %s wait for the API: %s", self.run_id, exc)
+
+        try:
+            retry_for(lambda: self.client.post_logs(self.run_id, lines, key=key),
+                      self.retry_for, waits)  # fmt: skip
+        except ApiError as exc:
+            self.failed += len(lines)
+            log.error("mlbench: %d log lines of run %s lost: %s", len(lines), self.run_id, exc)
 
     def tail(self, rank: int) -> str:
         return "\n".join(self.stderr_tail.get(rank, ()))

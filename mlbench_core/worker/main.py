@@ -15,6 +15,7 @@ from typing import Any, TextIO
 import torch
 
 from mlbench_core.api import ApiClient, ApiError, MetricsWriter
+from mlbench_core.api.errors import retry_for
 from mlbench_core.benchmarks import allreduce, common
 from mlbench_core.benchmarks.registry import BenchmarkSpec, get_benchmark
 from mlbench_core.datasets import DatasetError
@@ -47,24 +48,16 @@ def _finite(value: Any) -> Any:
 
 
 def _store(what: str, call: Callable[[], Any], fallback: dict[str, Any]) -> None:
-    """Store ``what`` through the API, retrying with backoff for up to ``MLBENCH_API_WAIT``
-    seconds while it is unreachable (restarting); says when it can't (and prints
-    ``fallback`` so that it is in the run's logs at least). Results and records are PUTs:
-    idempotent."""
-    deadline, delay = time.monotonic() + get_settings().api_wait, 0.5
-    while True:
-        try:
-            call()
-            _say(f"{what} stored")
-            return
-        except ApiError as exc:
-            left = deadline - time.monotonic()
-            if not exc.retryable or left <= 0:
-                _say(f"cannot store the {what}: {exc}", sys.stderr)
-                _say(f"{what}: {json.dumps(fallback)}")
-                return
-            time.sleep(min(delay, left))
-            delay = min(2 * delay, 10.0)
+    """Store ``what`` through the API, retrying for up to ``MLBENCH_API_WAIT`` seconds while
+    it is unreachable (restarting); says when it can't (and prints ``fallback`` so that it
+    is in the run's logs at least). Results and records are PUTs: idempotent."""
+    try:
+        retry_for(call, get_settings().api_wait)
+    except ApiError as exc:
+        _say(f"cannot store the {what}: {exc}", sys.stderr)
+        _say(f"{what}: {json.dumps(fallback)}")
+        return
+    _say(f"{what} stored")
 
 
 def _store_in_background(

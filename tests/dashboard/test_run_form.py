@@ -11,17 +11,22 @@ from mlbench_core.run_fields import FORM_FIELDS, bounds_text, form_schema
 SCHEMA = form_schema()
 
 
-def controls(node, found=None) -> dict:  # noqa: ANN001
-    """Every component with an id under ``node``."""
-    found = {} if found is None else found
-    ident = getattr(node, "id", None)
-    if isinstance(ident, str):
-        found[ident] = node
+def walk(node):  # noqa: ANN001, ANN201
+    """``node`` and every component under it."""
+    yield node
     children = getattr(node, "children", None)
     for child in children if isinstance(children, list | tuple) else [children]:
         if child is not None and not isinstance(child, str | int | float):
-            controls(child, found)
-    return found
+            yield from walk(child)
+
+
+def controls(node) -> dict:  # noqa: ANN001
+    """Every component with an id under ``node``."""
+    return {n.id: n for n in walk(node) if isinstance(getattr(n, "id", None), str)}
+
+
+def controls_of_type(node, kind) -> list:  # noqa: ANN001
+    return [n for n in walk(node) if isinstance(n, kind)]
 
 
 FORM = controls(runs.new_run_form())
@@ -56,17 +61,6 @@ def test_choices_labels_and_sections_come_from_the_schema():
     for field, suffix in runs.FIELDS.items():
         assert labels[f"runs-new-{suffix}"] == SCHEMA[field]["title"]
     assert {"runs-new-section-image", "runs-new-section-advanced"} <= set(FORM)
-
-
-def controls_of_type(node, kind, found=None) -> list:  # noqa: ANN001
-    found = [] if found is None else found
-    if isinstance(node, kind):
-        found.append(node)
-    children = getattr(node, "children", None)
-    for child in children if isinstance(children, list | tuple) else [children]:
-        if child is not None and not isinstance(child, str | int | float):
-            controls_of_type(child, kind, found)
-    return found
 
 
 def test_form_values_become_run_fields():

@@ -18,6 +18,7 @@ from mlbench_core.run_fields import (
     INTERNAL_FIELDS,
     choices,
     dag_conf,
+    field_kind,
     form_schema,
     goal_label,
     validation_context,
@@ -28,8 +29,7 @@ SCHEMA = form_schema()
 
 
 def kind(field: str) -> str:
-    types = SCHEMA[field]["type"]
-    return next(t for t in ([types] if isinstance(types, str) else types) if t != "null")
+    return field_kind(SCHEMA[field])
 
 
 def test_the_form_fields_are_runcreate_less_what_the_system_sets():
@@ -143,3 +143,8 @@ def test_the_client_takes_every_run_field_and_refuses_others_before_sending():
     with pytest.raises(TypeError, match="RunCreate lacks: colour"):
         client.create_run("x", 1, colour="red")
     client.close()
+
+
+def test_field_kind_drops_the_null():
+    assert field_kind({"type": ["null", "integer"]}) == "integer"
+    assert field_kind({"type": "object"}) == "object"

@@ -81,6 +81,13 @@ def test_the_environment_is_the_stacks_own(tmp_path):
         credentials.mlbench_password,
     )
     assert (connection["port"], connection["extra"]) == (9123, {"path": "/mlbench"})
+    # tasks ride out an api-server away for as long as the workers wait for it
+    assert env["MLBENCH_API_WAIT"] == "180.0"
+    assert env["AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS"] == "36"
+    assert env["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"] == "360"
+    patient = stack_environment(Settings(home=tmp_path, api_wait=600), credentials)
+    assert patient["AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS"] == "120"
+    assert patient["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"] == "1200"
     with_db = Settings(home=tmp_path, port=9123, database_url="postgresql+psycopg2://x/y")
     assert stack_environment(with_db, credentials)["MLBENCH_DATABASE_URL"].endswith("x/y")
 
