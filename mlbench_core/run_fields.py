@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from mlbench_core.api.schemas import MAX_ID, RunCreate
+from mlbench_core.api.schemas import MAX_ID, NO_NUL, RunCreate, cast_setting
 from mlbench_core.benchmarks import DEFAULT_BENCHMARK, REGISTRY
 
 __all__ = [
@@ -24,6 +24,8 @@ __all__ = [
     "field_kind",
     "form_schema",
     "goal_label",
+    "request_schema",
+    "typed_settings",
     "validation_context",
 ]
 
@@ -48,6 +50,89 @@ def validation_context(max_workers: int | None = None) -> dict[str, Any]:
         "aggregations": {spec.id: spec.aggregations for spec in REGISTRY.values()},
         "settings": {spec.id: spec.settings for spec in REGISTRY.values()},
     }
+
+
+_SETTING_SCHEMAS: dict[type, dict[str, Any]] = {
+    bool: {"type": "boolean"},
+    int: {"type": "integer"},
+    float: {"type": "number"},
+    str: {"type": "string", "pattern": NO_NUL},
+}
+
+
+def _when(condition: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
+    return {"if": {"properties": condition, "required": list(condition)}, "then": then}
+
+
+def _of_benchmark(benchmark: str) -> dict[str, Any]:
+    """What a run of ``benchmark`` may set: its aggregations and its settings, typed."""
+    spec = REGISTRY[benchmark]
+    aggregation = (
+        {"anyOf": [{"type": "string", "enum": list(spec.aggregations)}, {"type": "null"}]}
+        if spec.aggregations
+        else {"type": "null"}
+    )
+    settings = {
+        "type": "object",
+        "properties": {k: _SETTING_SCHEMAS[type(v)] for k, v in spec.settings.items()},
+        "additionalProperties": False,
+    }
+    return {"properties": {"aggregation": aggregation, "settings": settings}}
+
+
+def request_schema(max_workers: int | None = None) -> dict[str, Any]:
+    """RunCreate's JSON schema as the API applies it here: the registry's benchmarks and
+    aggregations as enums, at most ``max_workers`` workers, and the rules between fields
+    (a custom image or a benchmark; a custom image needs its command and sets no
+    benchmark's aggregation, settings or synthetic data; nccl needs GPUs; each benchmark
+    its own aggregations and typed settings; no benchmark and no image: the default's)."""
+    schema = copy.deepcopy(RunCreate.model_json_schema())
+    props = schema["properties"]
+    props["benchmark"]["anyOf"][0]["enum"] = sorted(REGISTRY)
+    props["aggregation"]["anyOf"][0]["enum"] = aggregations()
+    if max_workers is not None:
+        props["num_workers"]["maximum"] = max_workers
+    given = {"type": "string"}
+    none = {"type": "null"}
+    custom_image = {
+        "properties": {
+            "benchmark": none,
+            "custom_image_command": given,
+            "aggregation": none,
+            "synthetic": {"const": False},
+            "settings": {"maxProperties": 0},
+        },
+        "required": ["custom_image_command"],
+    }
+    default = _of_benchmark(DEFAULT_BENCHMARK)
+    schema["allOf"] = [
+        _when({"image_name": given}, custom_image),
+        _when(
+            {"backend": {"const": "nccl"}},
+            {"properties": {"gpu_enabled": {"const": True}}, "required": ["gpu_enabled"]},
+        ),
+        {  # neither a benchmark nor an image: the default benchmark
+            "if": {"properties": {"benchmark": none, "image_name": none}},
+            "then": default,
+        },
+        *(_when({"benchmark": {"const": b}}, _of_benchmark(b)) for b in sorted(REGISTRY)),
+    ]
+    return schema
+
+
+def typed_settings(benchmark: str | None, settings: dict[str, Any]) -> dict[str, Any]:
+    """``settings`` typed in as text (a form, a command line), as the JSON the API takes:
+    each value cast to the type of ``benchmark``'s setting (the default benchmark's when
+    none); a key the benchmark lacks or a value that is not of its type stays as given, for
+    the API to refuse naming it."""
+    known = REGISTRY.get(benchmark or DEFAULT_BENCHMARK)
+    typed = {}
+    for key, value in settings.items():
+        try:
+            typed[key] = cast_setting(key, value, known.settings[key]) if known else value
+        except (KeyError, ValueError):
+            typed[key] = value
+    return typed
 
 
 def _flatten(prop: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from mlbench_core.api.wire import wire_date
 from mlbench_core.benchmarks import REGISTRY
 from mlbench_core.launch.backend import get_backend
 from mlbench_core.launch.workers import pod_labels, pod_name
-from mlbench_core.run_fields import FORM_FIELDS
+from mlbench_core.run_fields import FORM_FIELDS, typed_settings
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ def prepare(
             fields = {k: params[k] for k in FORM_FIELDS if params.get(k) not in (None, {})}
             if "name" not in fields:
                 raise FormRefused("name: a run name is required in the trigger form")
+            if fields.get("settings"):  # a form: "32" for 32 is read as the setting's type
+                fields["settings"] = typed_settings(fields.get("benchmark"), fields["settings"])
             try:
                 run = client.create_run(**fields, job_id=dag_run_id)
             except (ValidationFailed, Conflict, BadRequest) as exc:

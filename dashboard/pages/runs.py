@@ -161,6 +161,8 @@ def form_values(values: dict[str, Any]) -> dict[str, Any]:
             fields[field] = value.strip() or None
         else:
             fields[field] = value
+    if fields.get("settings"):
+        fields["settings"] = run_fields.typed_settings(fields.get("benchmark"), fields["settings"])
     return fields
 
 

@@ -11,7 +11,7 @@ import math
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -19,16 +19,20 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 MAX_BATCH = 10_000
 MAX_ID = 2**31 - 1  # ids are 32-bit integers in every store
 MAX_ROW_ID = 2**63 - 1  # metric and log line ids are 64-bit (BIGINT; SQLite INTEGER)
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-POD_PHASES = ("Pending", "Running", "Succeeded", "Failed", "Unknown")
+PodPhase = Literal["Pending", "Running", "Succeeded", "Failed", "Unknown"]
+POD_PHASES: tuple[str, ...] = get_args(PodPhase)
 
 
 class RunState(StrEnum):
@@ -59,19 +63,105 @@ def _utc_or_none(value: datetime | None) -> datetime | None:
     return None if value is None else utc(value)
 
 
-def _empty_to_none(value: Any) -> Any:
+# ``context["wire"]`` of a JSON body: its values are taken as typed, as the OpenAPI
+# documents them. Form fields and Python callers get the lenient readings of text: '' is
+# none, an object may come as JSON text, a number or a boolean as its spelling.
+JSON_BODY = {"wire": "json"}
+
+
+def typed(info: ValidationInfo) -> bool:
+    """Whether the values being validated came as a JSON body."""
+    return bool(info.context) and info.context.get("wire") == JSON_BODY["wire"]
+
+
+def _empty_to_none(value: Any, info: ValidationInfo) -> Any:
     """Form posts send absent optional fields as empty strings."""
-    return None if value == "" else value
+    return None if value == "" and not typed(info) else value
 
 
-def _json_text(value: Any) -> Any:
-    """Form posts send structured fields (labels) as JSON text."""
-    if isinstance(value, str) and value.strip().startswith("{"):
+def _json_text(value: Any, info: ValidationInfo) -> Any:
+    """Form posts send structured fields (labels, settings) as JSON text."""
+    if isinstance(value, str) and not typed(info) and value.strip().startswith("{"):
         try:
             return json.loads(value)
         except json.JSONDecodeError:
             return value
     return value
+
+
+# The Python types json.loads gives for each JSON Schema type.
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "string": (str,),
+    "object": (dict,),
+    "array": (list,),
+    "null": (type(None),),
+}
+
+
+def _schema_types(node: dict[str, Any], defs: dict[str, Any]) -> set[str] | None:
+    """The JSON types a (sub)schema admits; None when it does not say."""
+    if "$ref" in node:
+        return _schema_types(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
+    if "anyOf" in node or "oneOf" in node:
+        found: set[str] = set()
+        for variant in node.get("anyOf") or node["oneOf"]:
+            types = _schema_types(variant, defs)
+            if types is None:
+                return None
+            found |= types
+        return found
+    if "type" in node:
+        return {node["type"]} if isinstance(node["type"], str) else set(node["type"])
+    values = node.get("enum", [node["const"]] if "const" in node else None)
+    if values is None:
+        return None
+    return {name for name, kinds in _JSON_TYPES.items() for v in values if type(v) in kinds}
+
+
+def _refuse_json_types(
+    model: type[BaseModel], data: dict[str, Any], documented: dict[str, Any]
+) -> None:
+    """ValidationError naming each field of ``data`` whose JSON type the schema lacks (an
+    integral float is a JSON integer)."""
+    wrong = [
+        InitErrorDetails(
+            type=PydanticCustomError("json_type", "must be JSON {expected}", {"expected": names}),
+            loc=(key,),
+            input=value,
+        )
+        for key, value in data.items()
+        for kinds, names in (documented.get(key, (None, "")),)
+        if kinds is not None and type(value) not in kinds and not _integral(value, names)
+    ]
+    if wrong:
+        raise ValidationError.from_exception_data(model.__name__, wrong)
+
+
+def _integral(value: Any, names: str) -> bool:
+    """``1.0`` is a JSON integer too."""
+    return type(value) is float and value.is_integer() and "integer" in names
+
+
+_DOCUMENTED: dict[type[BaseModel], dict[str, tuple[tuple[type, ...], str]]] = {}
+
+
+def _documented_types(model: type[BaseModel]) -> dict[str, tuple[tuple[type, ...], str]]:
+    """Per field, the Python types of the JSON values the model's schema documents, and
+    their JSON names."""
+    if model not in _DOCUMENTED:
+        schema = model.model_json_schema()
+        defs = schema.get("$defs", {})
+        found = {}
+        for name, prop in schema.get("properties", {}).items():
+            types = _schema_types(prop, defs)
+            if types is not None:
+                kinds = tuple({t for kind in types for t in _JSON_TYPES[kind]})
+                found[name] = (kinds, " or ".join(sorted(types)))
+        _DOCUMENTED[model] = found
+    return _DOCUMENTED[model]
 
 
 def _metadata_text(value: Any) -> Any:
@@ -88,37 +178,53 @@ def _metadata_text(value: Any) -> Any:
 UtcDatetime = Annotated[datetime, BeforeValidator(_empty_to_none)]
 
 
-def _check_text(value: Any, where: str) -> None:
-    """No NUL characters (PostgreSQL cannot store them) and no non-finite numbers (JSON
-    cannot carry them), at any depth."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError(f"{where}: NUL characters are not allowed")
-    elif isinstance(value, float):
+def _check_finite(value: Any, where: str) -> None:
+    """No non-finite numbers (JSON cannot carry them; Python's json reads NaN), at any
+    depth. Strings of free-form objects may hold NUL characters: the objects are stored as
+    JSON, where a NUL is escaped; text fields refuse NUL by their pattern (:data:`NO_NUL`)."""
+    if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"{where}: numbers must be finite")
     elif isinstance(value, dict):
         for key, item in value.items():
-            _check_text(key, where)
-            _check_text(item, f"{where}.{key}")
+            _check_finite(item, f"{where}.{key}")
     elif isinstance(value, list | tuple):
         for item in value:
-            _check_text(item, where)
+            _check_finite(item, where)
 
 
 class _Base(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _json_types(cls, data: Any, info: ValidationInfo) -> Any:
+        """A JSON body's values have the JSON types the OpenAPI documents (pydantic alone
+        would read ``true`` as 1, ``0`` as false and ``"2"`` as 2)."""
+        if isinstance(data, dict) and typed(info):
+            documented = _DOCUMENTED.get(cls) or _documented_types(cls)
+            for key, value in data.items():
+                entry = documented.get(key)
+                if entry is not None and type(value) not in entry[0]:
+                    _refuse_json_types(cls, data, documented)
+        return data
 
 
 class _Strict(_Base):
     @model_validator(mode="after")
     def _storable(self) -> _Strict:
         for name in type(self).model_fields:
-            _check_text(getattr(self, name), name)
+            _check_finite(getattr(self, name), name)
         return self
 
 
 NO_NUL = r"^[^\x00]*$"
+NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"  # no NUL, and not only blanks
+# A number as decimal text, short enough to be finite: a JSON number with at most 15
+# digits before the point and an exponent of at most 290 (1e305 < the largest double).
+NUMBER_TEXT = re.compile(
+    r"^-?(0|[1-9][0-9]{0,14})(\.[0-9]+)?([eE][+-]?([0-9]{1,2}|1[0-9]{2}|2[0-8][0-9]|290))?$"
+)
 _OPTIONAL_METRIC_FIELDS = ("pod_name", "run_id", "date", "metadata")
 
 
@@ -133,31 +239,64 @@ class MetricIn(_Base):
         # exactly one owner, as _owner_and_utc checks it
         json_schema_extra={
             "oneOf": [
-                {"required": ["pod_name"], "not": {"required": ["run_id"]}},
-                {"required": ["run_id"], "not": {"required": ["pod_name"]}},
+                {"required": ["pod_name"], "properties": {"pod_name": {"type": "string"}}},
+                {"required": ["run_id"], "properties": {"run_id": {"type": "integer"}}},
             ]
         }
     )
 
-    pod_name: str | None = Field(default=None, min_length=1, max_length=253, pattern=NO_NUL)
+    pod_name: str | None = Field(default=None, min_length=1, max_length=253, pattern=NOT_BLANK)
     run_id: int | None = Field(default=None, ge=1, le=MAX_ID)
-    name: str = Field(min_length=1, max_length=255, pattern=NO_NUL)
+    name: str = Field(min_length=1, max_length=255, pattern=NOT_BLANK)
     date: datetime | None = None
-    value: float
+    value: Annotated[
+        float,
+        WithJsonSchema(
+            {
+                "anyOf": [{"type": "number"}, {"type": "string", "pattern": NUMBER_TEXT.pattern}],
+                "description": "A number, or its decimal text (as the original mlbench API "
+                "documented it)",
+            }
+        ),
+    ]
     cumulative: bool = False
-    metadata: str | None = Field(default=None, pattern=NO_NUL)
+    metadata: Annotated[
+        str | None,
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "string", "pattern": NO_NUL},
+                    {"type": "object"},
+                    {"type": "null"},
+                ],
+                "description": "Text, or an object (stored as its JSON text)",
+            }
+        ),
+    ] = Field(default=None, pattern=NO_NUL)
 
     @model_validator(mode="before")
     @classmethod
-    def _from_wire(cls, data: Any) -> Any:
+    def _from_wire(cls, data: Any, info: ValidationInfo) -> Any:
         """Form posts send absent fields as empty strings; metadata objects become JSON text;
-        JSON booleans are not values (pydantic would read true as 1.0)."""
+        booleans are not values (pydantic would read true as 1.0)."""
         if not isinstance(data, dict):
             return data
-        if any(data.get(key) == "" for key in _OPTIONAL_METRIC_FIELDS):
+        if not typed(info) and any(data.get(key) == "" for key in _OPTIONAL_METRIC_FIELDS):
             data = {k: v for k, v in data.items() if v != "" or k not in _OPTIONAL_METRIC_FIELDS}
-        if isinstance(data.get("value"), bool):
+        value = data.get("value")
+        if isinstance(value, bool):
             raise ValueError("value must be a number, not a boolean")
+        if isinstance(value, str) and typed(info) and not NUMBER_TEXT.fullmatch(value):
+            raise ValidationError.from_exception_data(
+                cls.__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError("number_text", "must be a number or its text"),
+                        loc=("value",),
+                        input=value,
+                    )
+                ],
+            )
         if "metadata" in data:
             data["metadata"] = _metadata_text(data["metadata"])
         return data
@@ -201,11 +340,16 @@ SettingValue = str | int | float | bool
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
 
 
-def cast_setting(key: str, value: Any, default: SettingValue) -> SettingValue:
+def cast_setting(
+    key: str, value: Any, default: SettingValue, *, as_typed: bool = False
+) -> SettingValue:
     """``value`` (a JSON value, or text from a command line) as the type of the benchmark's
-    ``default`` for setting ``key``; ValueError naming the key when it is not one."""
+    ``default`` for setting ``key``; ValueError naming the key when it is not one. With
+    ``as_typed`` (a JSON body) the value must already have the setting's JSON type."""
     kind = type(default).__name__
     bad = ValueError(f"setting {key}: {value!r} is not a valid {kind}")
+    if as_typed and type(value) not in SETTING_JSON_TYPES[type(default)]:
+        raise bad
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
@@ -230,7 +374,18 @@ def cast_setting(key: str, value: Any, default: SettingValue) -> SettingValue:
             return result
     except (TypeError, ValueError):
         raise bad from None
+    if "\x00" in str(value):
+        raise ValueError(f"setting {key}: NUL characters are not allowed")
     return str(value)
+
+
+# The JSON values (as json.loads gives them) a setting of each type takes in a JSON body.
+SETTING_JSON_TYPES: dict[type, tuple[type, ...]] = {
+    bool: (bool,),
+    int: (int, float),  # 3.0 is a JSON integer; 3.5 is refused as one
+    float: (int, float),
+    str: (str,),
+}
 
 
 class RunCreate(_Strict):
@@ -266,19 +421,24 @@ class RunCreate(_Strict):
     )
     benchmark: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
         default=None,
+        min_length=1,
         max_length=64,
         title="Benchmark",
         description="A benchmark of the registry; none (and no image) = the default benchmark",
     )
     image_name: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
         default=None,
+        min_length=1,
         max_length=512,
+        pattern=r"^[^\s\x00]+$",  # an image reference has no blank
         title="Custom image",
         description="A worker image of your own instead of a benchmark",
     )
     custom_image_command: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
         default=None,
+        min_length=1,
         max_length=4096,
+        pattern=NO_NUL,
         title="Custom command",
         description="The custom image's command (run by /bin/sh -c)",
     )
@@ -293,6 +453,7 @@ class RunCreate(_Strict):
     )
     aggregation: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
         default=None,
+        min_length=1,
         max_length=32,
         title="Aggregation",
         description="Gradient aggregation (allreduce, ddp, gossip: those the benchmark "
@@ -339,7 +500,9 @@ class RunCreate(_Strict):
     )
     job_id: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
         default=None,
+        min_length=1,
         max_length=250,
+        pattern=NO_NUL,
         title="DAG run",
         description="An existing mlbench_run DAG run to attach the run to (the DAG, when "
         "triggered from the Airflow UI) instead of triggering a new one",
@@ -438,7 +601,7 @@ class RunCreate(_Strict):
                     f"benchmark {benchmark} has no setting {key!r}; valid: "
                     f"{', '.join(sorted(known)) or 'none'}"
                 )
-            cast[key] = cast_setting(key, item, known[key])
+            cast[key] = cast_setting(key, item, known[key], as_typed=typed(info))
         return cast
 
 
@@ -561,19 +724,14 @@ class PodIn(_Strict):
     rank: Annotated[int | None, BeforeValidator(_empty_to_none)] = Field(
         default=None, ge=0, le=MAX_ID
     )
-    phase: str = "Pending"
-    ip: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(default=None, max_length=64)
+    phase: PodPhase = "Pending"
+    ip: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
+        default=None, max_length=64, pattern=NO_NUL
+    )
     node: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
-        default=None, max_length=253
+        default=None, max_length=253, pattern=NO_NUL
     )
     labels: Annotated[dict[str, str] | None, BeforeValidator(_json_text)] = None
-
-    @field_validator("phase")
-    @classmethod
-    def _phase(cls, value: str) -> str:
-        if value not in POD_PHASES:
-            raise ValueError(f"must be one of {', '.join(POD_PHASES)}")
-        return value
 
 
 class PodOut(BaseModel):
@@ -597,7 +755,7 @@ class NightlyReportIn(_Strict):
     verdict: Literal["ok", "regression", "failed", "insufficient-history", "no-data"]
     report: dict[str, Any]
     dag_run_id: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
-        default=None, max_length=250
+        default=None, min_length=1, max_length=250, pattern=NO_NUL
     )
 
 

@@ -119,7 +119,7 @@ def run_request(args: argparse.Namespace) -> dict[str, Any]:
     fields["settings"] = pairs
     fields = {k: v for k, v in fields.items() if v is not None}
     try:
-        RunCreate.model_validate(
+        run = RunCreate.model_validate(
             {"name": args.name, **fields}, context=run_fields.validation_context()
         )
     except ValidationError as exc:
@@ -128,6 +128,8 @@ def run_request(args: argparse.Namespace) -> dict[str, Any]:
         where = FLAGS[field][0] if field in FLAGS else "name" if field == "name" else "run"
         message = first["msg"].removeprefix("Value error, ")
         raise CliError(f"{where}: {message}", EXIT_USAGE) from None
+    if run.settings:
+        fields["settings"] = run.settings  # typed as the benchmark's settings
     return fields
 
 

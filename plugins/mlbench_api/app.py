@@ -12,10 +12,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mlbench_api import reconcile
@@ -41,20 +43,39 @@ def _echo(value: Any) -> Any:
     return value if len(text) <= 1000 else None
 
 
-async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    """FastAPI's 422 body, plus a one-line ``message`` naming each bad field."""
-    errors = []
-    for error in exc.errors():
-        cleaned = {
+def _field_errors(errors: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    """Field errors as the API answers them (type, loc, msg, a short input) and the one-line
+    message naming each."""
+    cleaned = []
+    for error in errors:
+        item = {
             "type": error.get("type"),
             "loc": list(error.get("loc", ())),
             "msg": str(error.get("msg", "")).removeprefix("Value error, "),
         }
         if (echo := _echo(jsonable_encoder(error.get("input")))) is not None:
-            cleaned["input"] = echo
-        errors.append(cleaned)
-    message = "; ".join(f"{_field(e['loc'])}: {e['msg']}" for e in errors[:5])
+            item["input"] = echo
+        cleaned.append(item)
+    return cleaned, "; ".join(f"{_field(e['loc'])}: {e['msg']}" for e in cleaned[:5])
+
+
+async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 body, plus a one-line ``message`` naming each bad field."""
+    errors, message = _field_errors(list(exc.errors()))
     return JSONResponse(status_code=422, content={"detail": errors, "message": message})
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """A refusal naming fields (a 409 for a taken name or a limit the machine cannot give)
+    carries the same one-line ``message`` as a 422; other errors as FastAPI answers them."""
+    if not isinstance(exc.detail, list):
+        return await http_exception_handler(request, exc)
+    errors, message = _field_errors(exc.detail)
+    return JSONResponse(
+        status_code=exc.status_code,
+        content={"detail": errors, "message": message},
+        headers=exc.headers,
+    )
 
 
 async def _store_refused(_request: Request, exc: DataError) -> JSONResponse:
@@ -128,6 +149,14 @@ def mount_dashboard(app: FastAPI, prefix: str) -> None:
     app.router.default = _DashboardFallback(build, app.router.default)
 
 
+def _openapi(app: FastAPI, build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """FastAPI's document, with what the routes check against this deployment's settings
+    (the registry's rules and ``MLBENCH_MAX_WORKERS`` for a new run)."""
+    if app.openapi_schema is None:
+        runs.document(build())
+    return app.openapi_schema
+
+
 def create_app(*, dashboard: bool = True, prefix: str = "/mlbench/") -> FastAPI:
     """The mlbench API app (routes under ``/api``), ready to be mounted at ``prefix``; with
     ``dashboard``, the dashboard answers every other path."""
@@ -140,7 +169,9 @@ def create_app(*, dashboard: bool = True, prefix: str = "/mlbench/") -> FastAPI:
     )
     for module in (pods, metrics, runs, logs, benchmarks, backend, nightly):
         app.include_router(module.router, prefix="/api")
+    app.openapi = functools.partial(_openapi, app, app.openapi)  # type: ignore[method-assign]
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DataError, _store_refused)
     app.add_exception_handler(OperationalError, _store_unavailable)
     if dashboard:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Header, HTTPException
+from pydantic import WithJsonSchema
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -21,13 +22,16 @@ from mlbench_api.store.models import WriteKey, utcnow
 __all__ = ["KEEP", "KeyHeader", "commit_once", "prune", "replay"]
 
 KEEP = timedelta(days=1)
+_KEY_PATTERN = r"^[A-Za-z0-9._:-]+$"
 KeyHeader = Annotated[
     str | None,
+    # optional, not nullable: a header is there or not
+    WithJsonSchema({"type": "string", "minLength": 8, "maxLength": 128, "pattern": _KEY_PATTERN}),
     Header(
         alias="Idempotency-Key",
         min_length=8,
         max_length=128,
-        pattern=r"^[A-Za-z0-9._:-]+$",
+        pattern=_KEY_PATTERN,
         description="A key the writer chose for this write and sends again with every retry "
         "of it: a retry of a stored write is answered as the first time, and stores nothing",
     ),

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Awaitable, Callable
 from copy import deepcopy
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
+
+from mlbench_core.api.schemas import JSON_BODY
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -70,22 +73,36 @@ def error_responses(path: str, route: dict[str, Any]) -> dict[int | str, dict[st
     return {code: {"model": ErrorOut, "description": _ERRORS[code]} for code in sorted(codes)}
 
 
-async def read_body(request: Request) -> Any:
+@dataclass(frozen=True)
+class Body:
+    """A request body: parsed JSON (its values taken as typed), or form fields (text,
+    stripped of surrounding blanks, read leniently: '' is none)."""
+
+    data: Any
+    form: bool = False
+
+    def context(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Validation context: ``extra`` and, for JSON, :data:`JSON_BODY`."""
+        return {**(extra or {}), **({} if self.form else JSON_BODY)}
+
+
+async def read_body(request: Request) -> Body:
     """The request body: parsed JSON, or form fields as a dict of strings; ``{}`` if empty."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in FORM_TYPES:
         form = await request.form()
-        return {key: value for key, value in form.items() if isinstance(value, str)}
+        fields = {key: value.strip() for key, value in form.items() if isinstance(value, str)}
+        return Body(fields, form=True)
     raw = await request.body()
     if not raw.strip():
-        return {}
+        return Body({})
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):
         raise HTTPException(
             status_code=415,
             detail=f"unsupported content type {content_type!r}: send JSON or form fields",
         )
     try:
-        return json.loads(raw)
+        return Body(json.loads(raw))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RequestValidationError(
             [
@@ -99,9 +116,9 @@ async def read_body(request: Request) -> Any:
         ) from None
 
 
-def validate_body(model: type[M], data: Any, context: dict[str, Any] | None = None) -> M:
-    """``model`` validated from ``data``; errors become FastAPI's 422 with ``body.<field>``."""
-    if not isinstance(data, dict):
+def validate_body(model: type[M], body: Body, context: dict[str, Any] | None = None) -> M:
+    """``model`` validated from ``body``; errors become FastAPI's 422 with ``body.<field>``."""
+    if not isinstance(body.data, dict):
         raise RequestValidationError(
             [
                 {
@@ -113,7 +130,7 @@ def validate_body(model: type[M], data: Any, context: dict[str, Any] | None = No
             ]
         )
     try:
-        return model.model_validate(data, context=context)
+        return model.model_validate(body.data, context=body.context(context))
     except ValidationError as exc:
         raise RequestValidationError(
             [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
@@ -131,14 +148,19 @@ def body(
     return dependency
 
 
-def body_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """``openapi_extra`` documenting a body read by :func:`body` (JSON or form); an empty
-    body is read as ``{}``, so the body is required only when the model has required
-    fields."""
-    schema = _inline_refs(model.model_json_schema())
+def body_schema(
+    model: type[BaseModel], schema: dict[str, Any] | None = None, *, required: bool | None = None
+) -> dict[str, Any]:
+    """``openapi_extra`` documenting a body read by :func:`body` (JSON or form): ``model``'s
+    JSON schema, or ``schema`` where the route reads more (or checks more) than the model
+    says. An empty body is read as ``{}``, so the body is required only when the model has
+    required fields."""
+    schema = _inline_refs(deepcopy(schema or model.model_json_schema()))
+    if required is None:
+        required = bool(model.model_json_schema().get("required"))
     return {
         "requestBody": {
-            "required": bool(schema.get("required")),
+            "required": required,
             # Form fields are read too (the original mlbench clients post forms), but the
             # document describes JSON: a form cannot carry nulls, objects or lists as such.
             "content": {"application/json": {"schema": schema}},

@@ -72,7 +72,7 @@ def test_form_values_become_run_fields():
     fields = runs.form_values(values)
     assert fields["name"] == "short" and fields["synthetic"] is True
     assert fields["light_target"] is False and fields["image_name"] is None
-    assert fields["settings"] == {"lr": "0.05", "batch_size": "64"}
+    assert fields["settings"] == {"lr": 0.05, "batch_size": 64}  # typed as the benchmark's
     assert runs.parse_settings("lr=1, momentum=0") == {"lr": "1", "momentum": "0"}
     with pytest.raises(ValueError, match="needs KEY=VALUE, got 'lr'"):
         runs.parse_settings("lr")

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import argparse
 
+import jsonschema
 import pytest
+from pydantic import ValidationError
 
-from mlbench_core.api.schemas import RunCreate
+from mlbench_core.api.schemas import JSON_BODY, RunCreate
 from mlbench_core.cli import build_parser
 from mlbench_core.cli.runs import FLAGS
 from mlbench_core.launch.workers import ELSEWHERE, WORKER_OPTIONS, worker_command
@@ -21,6 +23,8 @@ from mlbench_core.run_fields import (
     field_kind,
     form_schema,
     goal_label,
+    request_schema,
+    typed_settings,
     validation_context,
 )
 from mlbench_core.worker.__main__ import parse as parse_worker
@@ -148,3 +152,71 @@ def test_the_client_takes_every_run_field_and_refuses_others_before_sending():
 def test_field_kind_drops_the_null():
     assert field_kind({"type": ["null", "integer"]}) == "integer"
     assert field_kind({"type": "object"}) == "object"
+
+
+# Bodies on both sides of each rule between a run's fields.
+_BODIES = [
+    {"name": "a", "num_workers": 2},
+    {"name": "a", "num_workers": 17},
+    {"name": "a", "num_workers": 2, "benchmark": "2a", "aggregation": "ddp"},
+    {"name": "a", "num_workers": 2, "benchmark": "2a", "aggregation": "gossip"},
+    {"name": "a", "num_workers": 2, "benchmark": "0a", "aggregation": "ddp"},
+    {"name": "a", "num_workers": 2, "benchmark": "0a", "aggregation": None},
+    {"name": "a", "num_workers": 2, "aggregation": "gossip"},  # the default benchmark's
+    {"name": "a", "num_workers": 2, "benchmark": "9z"},
+    {"name": "a", "num_workers": 2, "benchmark": ""},
+    {
+        "name": "a",
+        "num_workers": 2,
+        "benchmark": "1a",
+        "image_name": "x/y",
+        "custom_image_command": "run",
+    },  # fmt: skip
+    {"name": "a", "num_workers": 2, "image_name": "x/y", "custom_image_command": "run"},
+    {"name": "a", "num_workers": 2, "image_name": "x/y"},
+    {"name": "a", "num_workers": 2, "image_name": "x y", "custom_image_command": "run"},
+    {
+        "name": "a",
+        "num_workers": 2,
+        "image_name": "x/y",
+        "custom_image_command": "r",
+        "synthetic": True,
+    },  # fmt: skip
+    {
+        "name": "a",
+        "num_workers": 2,
+        "image_name": "x/y",
+        "custom_image_command": "r",
+        "settings": {"lr": 1},
+    },  # fmt: skip
+    {"name": "a", "num_workers": 2, "backend": "nccl"},
+    {"name": "a", "num_workers": 2, "backend": "nccl", "gpu_enabled": True},
+    {"name": "a", "num_workers": 2, "benchmark": "1a", "settings": {"lr": 0.5, "batch_size": 64}},
+    {"name": "a", "num_workers": 2, "benchmark": "1a", "settings": {"batch_size": 6.5}},
+    {"name": "a", "num_workers": 2, "benchmark": "1a", "settings": {"lr": "0.5"}},
+    {"name": "a", "num_workers": 2, "benchmark": "1a", "settings": {"features": 10}},
+    {"name": "a", "num_workers": 2, "benchmark": "2a", "settings": {"features": 10}},
+    {"name": "a", "num_workers": 2, "benchmark": "0a", "settings": {"dtypes": "float32"}},
+    {"name": "a", "num_workers": 2, "benchmark": "0a", "settings": {"dtypes": "f\x00"}},
+    {"name": "Bad", "num_workers": 2},
+    {"name": "a", "num_workers": True},
+]
+
+
+@pytest.mark.parametrize("body", _BODIES)
+def test_the_served_schema_accepts_exactly_what_the_api_accepts(body):
+    """``request_schema`` states every rule RunCreate checks against the registry, so a
+    client validating with the document learns what the API would answer."""
+    schema = request_schema(max_workers=16)
+    by_schema = jsonschema.Draft202012Validator(schema).is_valid(body)
+    try:
+        RunCreate.model_validate(body, context={**validation_context(16), **JSON_BODY})
+        by_api = True
+    except ValidationError:
+        by_api = False
+    assert by_schema == by_api
+
+
+def test_typed_settings_cast_what_they_can_and_leave_the_rest_for_the_api():
+    typed = typed_settings("1a", {"lr": "0.5", "batch_size": "64", "nope": "1", "momentum": "x"})
+    assert typed == {"lr": 0.5, "batch_size": 64, "nope": "1", "momentum": "x"}

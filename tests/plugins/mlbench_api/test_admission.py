@@ -36,7 +36,7 @@ def admit(api, run_id: int) -> dict:
 def test_a_run_asking_for_more_cpus_than_the_machine_gives_is_refused(api, capacity):
     body = {"name": "big", "num_workers": 3, "num_cpus": 1.5, "benchmark": "digits"}
     response = api.post("/api/runs/", json=body)
-    assert response.status_code == 422
+    assert response.status_code == 409  # well formed; this machine cannot give it
     error = response.json()["detail"][0]
     assert error["loc"] == ["body", "num_cpus"]
     assert response.json()["message"] == (
@@ -69,7 +69,7 @@ def test_a_limit_this_machine_cannot_enforce_is_refused_saying_what_is_missing(
     settings_env.setenv("MLBENCH_CGROUP_MOUNT", str(tmp_path))  # no cgroup cpu controller
     response = api.post("/api/runs/", json={"name": "c", "num_workers": 1, "max_bandwidth": 10,
                                             "num_cpus": 0.5, "benchmark": "digits"})  # fmt: skip
-    assert response.status_code == 422
+    assert response.status_code == 409
     fields = {tuple(e["loc"]): e["msg"] for e in response.json()["detail"]}
     assert fields[("body", "max_bandwidth")] == (
         "a bandwidth cap cannot be enforced on this machine: 'tc' not found on PATH "

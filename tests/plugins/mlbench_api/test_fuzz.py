@@ -5,12 +5,16 @@ bodies (errors included) match the documented schemas; on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
+    negative_data_rejection,
+    positive_data_acceptance,
     response_schema_conformance,
     status_code_conformance,
 )
@@ -23,7 +27,13 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", create_app())
 schema.config.generation.update(
     modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], with_security_parameters=False
 )
-CHECKS = [not_a_server_error, status_code_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    response_schema_conformance,
+    positive_data_acceptance,
+    negative_data_rejection,
+]
 
 
 @pytest.fixture
@@ -35,7 +45,10 @@ def as_admin(store, make_run, admin_token) -> dict[str, str]:  # noqa: ANN001
 
 @schema.parametrize()
 @settings(
-    max_examples=30,
+    # The suite runs the same examples every time; MLBENCH_FUZZ_EXAMPLES=300
+    # MLBENCH_FUZZ_RANDOM=1 explores further (new examples on each run).
+    max_examples=int(os.environ.get("MLBENCH_FUZZ_EXAMPLES", "30")),
+    derandomize=not os.environ.get("MLBENCH_FUZZ_RANDOM"),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -250,8 +250,9 @@ def test_bad_query_is_422(api, hundred, params, field):
 
 def test_run_metrics_need_a_run_id(api, run):
     response = api.get("/api/metrics/w-0/?metric_type=run")
-    assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["path", "pod_name_or_run_id"]
+    assert response.status_code == 404  # names no run
+    assert "by its id" in response.json()["detail"]
+    assert api.get("/api/metrics/%C2%B2/?metric_type=run").status_code == 404  # "²".isdigit()
     assert api.get("/api/metrics/12345/?metric_type=run").status_code == 404
     assert api.get("/api/metrics/ghost/").status_code == 404
 

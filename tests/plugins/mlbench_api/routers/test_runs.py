@@ -48,7 +48,7 @@ def test_the_length_seed_and_settings_of_a_run_are_stored_cast_and_sent_to_its_d
         "seed": 7,
         "synthetic": True,
         "aggregation": "ddp",
-        "settings": {"lr": "0.05", "batch_size": "64"},
+        "settings": {"lr": 0.05, "batch_size": 64.0},
     }
     response = api.post("/api/runs/", json=body)
     assert response.status_code == 201, response.text
@@ -143,6 +143,15 @@ def test_custom_image_run(api):
         ({"settings": {"lr": "fast"}}, "settings"),
         ({"settings": {"batch_size": 1.5}}, "settings"),
         ({"settings": "lr"}, "settings"),
+        # a JSON body's values are taken as typed, as the OpenAPI documents them
+        ({"num_workers": True}, "num_workers"),
+        ({"num_workers": "2"}, "num_workers"),
+        ({"oversubscribe": 0}, "oversubscribe"),
+        ({"synthetic": "yes"}, "synthetic"),
+        ({"settings": {"lr": "0.05"}}, "settings"),
+        ({"settings": '{"lr": 0.05}'}, "settings"),
+        ({"benchmark": ""}, "benchmark"),
+        ({"name": " digits-run"}, "name"),
     ],
 )
 def test_bad_run_is_rejected_naming_the_field_and_stores_nothing(api, airflow_api, change, field):
@@ -170,7 +179,12 @@ def test_unknown_benchmark_error_lists_the_valid_ones(api):
         ({"aggregation": "ring"}, "aggregation 'ring' is not offered by benchmark 1a"),
         ({"benchmark": "2a", "aggregation": "gossip"}, "valid: allreduce, ddp"),
         (
-            {"benchmark": None, "image_name": "x/y", "custom_image_command": "r", "synthetic": 1},
+            {
+                "benchmark": None,
+                "image_name": "x/y",
+                "custom_image_command": "r",
+                "synthetic": True,
+            },
             "synthetic needs a benchmark",
         ),
     ],
