@@ -317,6 +317,7 @@ class Stack:
                 process.kill()
         psutil.wait_procs(alive, timeout=5)
         self.ended_strays = len(left)
+        sweep(self.settings)  # sandboxes of the ranks of tasks that died with them
         if "api-server" in missing:
             self._check_port()
         credentials = ensure_credentials(self.paths)

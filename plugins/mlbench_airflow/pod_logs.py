@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import logging
 import threading
+from datetime import datetime
 from typing import Any
 
 from airflow.providers.cncf.kubernetes.callbacks import KubernetesPodOperatorCallback
@@ -31,17 +32,43 @@ TAIL = 20  # lines of a failed rank quoted in the run's failure reason
 
 
 class _PodLog:
-    """The shipper and last lines of one pod."""
+    """The shipper and last lines of one pod; ``shipped``: the date of the rank's newest line
+    the run already has (the operator of an earlier try of the task shipped it)."""
 
     def __init__(self, run_id: int, rank: int) -> None:
         self.run_id, self.rank = run_id, rank
         self.client = MlbenchApiHook().get_conn()
         self.shipper = LogShipper(self.client, run_id)
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL)
+        self.shipped = _newest_line(self.client, run_id, rank)
+
+    def new(self, timestamp: Any) -> bool:
+        """Whether a line of the stream is not in the run's logs yet. A task reset after its
+        scheduler was lost reattaches to the pod its first try started (the operator's
+        ``reattach_on_restart``) and reads the stream from its start again: the lines up to
+        the newest one shipped are skipped, by the kubelet's timestamps."""
+        return self.shipped is None or timestamp is None or timestamp > self.shipped
 
     def close(self) -> None:
         self.shipper.close()
         self.client.close()
+
+
+def _newest_line(client: Any, run_id: int, rank: int) -> datetime | None:
+    """The date of ``rank``'s newest line in the run's logs (None: none, or the API could
+    not say: lines may then be shipped twice, never lost)."""
+    newest, after = None, 0
+    try:
+        while True:
+            page = client.get_logs(run_id, rank=rank, after=after, limit=10_000)
+            if not page["lines"]:
+                return newest
+            dates = [datetime.fromisoformat(x["date"]) for x in page["lines"]]
+            newest = max(dates if newest is None else [newest, *dates])
+            after = page["next"]
+    except ApiError as exc:
+        log.warning("mlbench: run %s rank %s: lines shipped before unknown: %s", run_id, rank, exc)
+        return None
 
 
 _pods: dict[tuple[str, str], _PodLog] = {}
@@ -100,7 +127,8 @@ class ShipPodLogs(KubernetesPodOperatorCallback):
         # a stream to the last line)
         for part in line.rstrip("\n").split("\n"):
             entry.tail.append(part)
-            entry.shipper.put(entry.rank, "stdout", part, date=timestamp)
+            if entry.new(timestamp):
+                entry.shipper.put(entry.rank, "stdout", part, date=timestamp)
 
     @staticmethod
     def on_pod_completion(*, pod: Any, client: Any, **kwargs: Any) -> None:

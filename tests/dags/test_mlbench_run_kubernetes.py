@@ -135,3 +135,39 @@ def test_the_pods_are_the_manifests_the_backend_renders(client, cluster):
     assert pod["spec"]["subdomain"] == f"mlbench-run-{run['id']}"
     assert container["resources"]["limits"]["cpu"] == "1000m"
     assert done["job_metadata"]["limits"]["bandwidth"]["status"] == "requested"
+
+
+def test_a_reattached_operator_ships_only_the_lines_the_run_lacks(client, cluster):
+    """A ranks task reset after its scheduler was lost reattaches to the pod its first try
+    started (``reattach_on_restart``, left on) and reads the pod's stream from the start:
+    the lines the first try shipped are not shipped again."""
+    from kubernetes.client import (
+        V1ContainerState,
+        V1ContainerStateTerminated,
+        V1ContainerStatus,
+        V1ObjectMeta,
+        V1Pod,
+        V1PodStatus,
+    )
+
+    from mlbench_airflow.pod_logs import ShipPodLogs
+
+    assert k8s.POD_DEFAULTS.get("reattach_on_restart", True) is True
+    run = client.create_run("kube-again", 1, benchmark="digits", job_id="external-dag-run")
+    start = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    stream = [(start.replace(second=i), f"rank 0: line {i}") for i in range(6)]
+    # the first try shipped three lines before it was lost
+    client.post_logs(run["id"], [{"rank": 0, "line": line, "date": date.isoformat()}
+                                 for date, line in stream[:3]])  # fmt: skip
+    meta = V1ObjectMeta(name="kube-again-w0", namespace=NAMESPACE,
+                        labels={"run": str(run["id"]), "rank": "0"})  # fmt: skip
+    for date, line in stream:  # the second try reads the whole stream
+        ShipPodLogs.progress_callback(line=line, timestamp=date, pod=V1Pod(metadata=meta))
+    done = V1ContainerStatus(
+        name="base", image="x", image_id="", ready=False, restart_count=0,
+        state=V1ContainerState(terminated=V1ContainerStateTerminated(exit_code=0)),
+    )  # fmt: skip
+    ShipPodLogs.on_pod_completion(
+        pod=V1Pod(metadata=meta, status=V1PodStatus(container_statuses=[done])), client=None
+    )
+    assert [line for _, _, line in logged(client, run["id"])] == [line for _, line in stream]

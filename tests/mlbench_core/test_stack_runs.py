@@ -4,6 +4,7 @@ CPUs another holds; none leaves a sandbox behind."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -208,6 +209,58 @@ def test_deleting_a_running_run_stops_it_and_removes_it(stack, client):
     wait_for(lambda: not sandboxes(), 30, "its sandboxes removed")
 
 
+def assert_no_point_twice(series: dict[str, list[dict]]) -> None:
+    for name, points in series.items():
+        marks = [json.loads(p["metadata"]) if p.get("metadata") else p["date"] for p in points]
+        keys = [json.dumps(m, sort_keys=True) for m in marks]
+        assert len(keys) == len(set(keys)), f"{name} has points twice"
+
+
+def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
+    return [p for p in processes if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_a_run_lost_with_the_scheduler_fails_as_interrupted_instead_of_training_again(
+    stack, client
+):
+    """The scheduler and its executor are killed (SIGKILL to their process group) while a
+    run trains; its ranks die with their task. `mlbench up` ends what the group left,
+    sweeps the dead task's sandboxes and starts the scheduler again, which resets the
+    orphaned ranks task: its second attempt fails the run as interrupted instead of
+    training a second series on top of the first."""
+    run = client.create_run("lost", 2, benchmark="digits", epochs=30, settings={"lr": 0.0005})
+    wait_for(lambda: len(workers_of(run["id"])) == 2, 120, "two worker processes")
+    wait_for(lambda: client.get_run_metrics(run["id"]), 120, "the first metrics")
+    group = int(stack.read_state()["processes"]["scheduler"]["pid"])
+    members = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getpgid(process.pid) == group:
+                members.append(process)
+    assert len(members) > 1  # the scheduler and its LocalExecutor workers
+    ranks = workers_of(run["id"])
+    killed = time.monotonic()
+    os.killpg(group, signal.SIGKILL)
+    wait_for(lambda: not alive(ranks), 30, "the ranks to die with their task")
+    # The new scheduler resets the tasks of a scheduler whose heartbeat is older than
+    # scheduler_health_check_threshold (30 s) when it starts.
+    time.sleep(40)
+    state = Stack(stack.settings).up(timeout=180)
+    assert state["restarted"] == ["scheduler"]
+    assert alive(members) == []  # nothing of the old scheduler's group is left
+    wait_for(lambda: client.get_run(run["id"])["state"] in ("FINISHED", "FAILED"), 300,
+             "the run to end")  # fmt: skip
+    print(f"the run ended {time.monotonic() - killed:.0f} s after the scheduler was killed, "
+          f"{len(members)} processes in its group")  # fmt: skip
+    done = client.get_run(run["id"])
+    assert done["state"] == "FAILED", done["job_metadata"]
+    assert done["job_metadata"]["failure"].startswith("interrupted: its workers were started")
+    assert_no_point_twice(client.get_run_metrics(run["id"], metadata=True))
+    assert not workers_of(run["id"])
+    wait_for(lambda: not sandboxes(), 60, "its sandboxes removed")
+    wait_for(lambda: dag_run_state(stack, client, run["job_id"]) == "failed", 120, "DAG failed")
+
+
 def test_a_run_rides_out_an_api_server_restart(stack, client):
     """The api-server is killed mid-run and started again 45 s later (`mlbench up` restarts
     what died): the run FINISHES with every metric and log line, none twice. Last in this
@@ -228,10 +281,7 @@ def test_a_run_rides_out_an_api_server_restart(stack, client):
     assert not done["job_metadata"].get("failure")
     assert done["result"]["epochs"] == epochs
     series = client.get_run_metrics(run["id"], metadata=True)
-    for name, points in series.items():
-        marks = [json.loads(p["metadata"]) if p.get("metadata") else p["date"] for p in points]
-        keys = [json.dumps(m, sort_keys=True) for m in marks]
-        assert len(keys) == len(set(keys)), f"{name} has points twice"
+    assert_no_point_twice(series)
     epoch_marks = {json.loads(p["metadata"])["epoch"] for p in series["val_loss"]}
     assert epoch_marks == set(range(1, epochs + 1))  # every epoch's validation, once
     lines = [line["line"] for line in client.get_logs(run["id"], limit=10_000)["lines"]]
