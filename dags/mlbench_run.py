@@ -12,8 +12,6 @@ file only wires them.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pendulum
 from airflow.sdk import DAG, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
@@ -21,6 +19,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from mlbench_airflow.hooks import MlbenchApiHook
 from mlbench_airflow.operators import PrepareRunOperator
 from mlbench_airflow.params import run_params
+from mlbench_airflow.retries import api_retries
 from mlbench_airflow.workers import ranks_succeeded, workers_group
 from mlbench_core import runflow
 from mlbench_core.launch.backend import get_backend
@@ -28,13 +27,9 @@ from mlbench_core.settings import get_settings
 
 settings = get_settings()
 backend = get_backend(settings.backend)
-# prepare and finalize only talk to the API: an API that is away (restarting) is waited for.
-# The ranks are never retried (a run is deployed once).
-API_RETRIES = {
-    "retries": 4,
-    "retry_delay": timedelta(seconds=15),
-    "retry_exponential_backoff": True,
-}
+# prepare and finalize only talk to the API: an API that is away (restarting) is waited for
+# as long as the workers wait for it. The ranks are never retried (a run is deployed once).
+API_RETRIES = api_retries(settings.api_wait)
 
 with DAG(
     dag_id="mlbench_run",

@@ -201,8 +201,10 @@ def stack_environment(
             "AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS": str(
                 max(3, math.ceil(settings.api_wait / HEARTBEAT_S))
             ),
+            # twice that before the scheduler takes a silent task for lost, as the chart
+            # does (airflow.apiAwaySeconds, at least 30)
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(
-                max(300, math.ceil(2 * settings.api_wait))
+                max(60, math.ceil(2 * settings.api_wait))
             ),
             "AIRFLOW_CONN_MLBENCH_API": json.dumps(connection),
             "MLBENCH_HOME": str(settings.home),

@@ -84,7 +84,7 @@ def _settle_teardowns(dag: Any, dag_run: Any, session: Any) -> None:
 
 
 def outcomes(dag_id: str, dag_run_ids: list[str]) -> dict[str, dict[str, Any] | None]:
-    """Each DAG run's state and its failed tasks (None: no such DAG run)."""
+    """Each DAG run's state, when it ended and its failed tasks (None: no such DAG run)."""
     from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import TaskInstance
     from airflow.utils.session import create_session
@@ -96,16 +96,20 @@ def outcomes(dag_id: str, dag_run_ids: list[str]) -> dict[str, dict[str, Any] | 
         return found
     with create_session() as session:
         rows = session.execute(
-            select(DagRun.run_id, DagRun.state).where(
+            select(DagRun.run_id, DagRun.state, DagRun.end_date).where(
                 DagRun.dag_id == dag_id, DagRun.run_id.in_(dag_run_ids)
             )
         ).all()
-        for run_id, state in rows:
-            found[run_id] = {"state": getattr(state, "value", state), "failed_tasks": []}
+        for run_id, state, end_date in rows:
+            found[run_id] = {
+                "state": getattr(state, "value", state),
+                "end_date": end_date,
+                "failed_tasks": [],
+            }
         failed = session.execute(
             select(TaskInstance.run_id, TaskInstance.task_id).where(
                 TaskInstance.dag_id == dag_id,
-                TaskInstance.run_id.in_([r for r, _ in rows]),
+                TaskInstance.run_id.in_([row[0] for row in rows]),
                 TaskInstance.state.in_(
                     [TaskInstanceState.FAILED, TaskInstanceState.UPSTREAM_FAILED]
                 ),

@@ -18,7 +18,8 @@ from sqlalchemy import select
 from mlbench_api import dagruns, idempotency
 from mlbench_api.store import Pod, Run, get_store
 from mlbench_api.store.models import utcnow
-from mlbench_core.api.schemas import RunState
+from mlbench_core.api.schemas import RunState, utc
+from mlbench_core.api.wire import wire_date
 from mlbench_core.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -28,15 +29,28 @@ _started = threading.Lock()
 _thread: threading.Thread | None = None
 
 
+# When this API server process started: a DAG run that ended before it ended while no API
+# server answered (its tasks could record nothing).
+STARTED_AT = utcnow()
+
+
 def _reason(outcome: dict[str, Any] | None, dag_run_id: str) -> str | None:
     if outcome is None:
         return f"its DAG run {dag_run_id} is gone (deleted from Airflow)"
     if outcome["state"] == "failed":
         tasks = ", ".join(sorted(outcome["failed_tasks"])) or "no task"
-        return f"its DAG run {dag_run_id} failed (failed tasks: {tasks}) without ending the run"
-    if outcome["state"] == "success":
-        return f"its DAG run {dag_run_id} succeeded without ending the run"
-    return None  # queued or running: the DAG run will end it
+        reason = f"its DAG run {dag_run_id} failed (failed tasks: {tasks}) without ending the run"
+    elif outcome["state"] == "success":
+        reason = f"its DAG run {dag_run_id} succeeded without ending the run"
+    else:
+        return None  # queued or running: the DAG run will end it
+    ended = outcome.get("end_date")
+    if ended is not None and utc(ended) < STARTED_AT:
+        reason += (
+            f", at {wire_date(utc(ended))}, while the mlbench API was unreachable (this API "
+            f"server started at {wire_date(STARTED_AT)}): its tasks could not record why"
+        )
+    return reason
 
 
 def reconcile() -> list[dict[str, Any]]:

@@ -88,6 +88,9 @@ def test_the_environment_is_the_stacks_own(tmp_path):
     patient = stack_environment(Settings(home=tmp_path, api_wait=600), credentials)
     assert patient["AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS"] == "120"
     assert patient["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"] == "1200"
+    hasty = stack_environment(Settings(home=tmp_path, api_wait=5), credentials)
+    assert hasty["AIRFLOW__WORKERS__MAX_FAILED_HEARTBEATS"] == "3"  # Airflow's default
+    assert hasty["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"] == "60"  # the chart's least
     with_db = Settings(home=tmp_path, port=9123, database_url="postgresql+psycopg2://x/y")
     assert stack_environment(with_db, credentials)["MLBENCH_DATABASE_URL"].endswith("x/y")
 

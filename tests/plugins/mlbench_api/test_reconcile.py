@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 from mlbench_api import reconcile
 
@@ -56,6 +57,21 @@ def test_a_reason_the_dag_recorded_is_kept(api, make_run):
     api.post("/api/runs/reconcile")
     failure = api.get(f"/api/runs/{run['id']}").json()["job_metadata"]["failure"]
     assert failure.startswith("rank 1 was killed; its DAG run")
+
+
+def test_a_dag_run_that_ended_before_this_api_server_started_names_the_api(
+    api, make_run, monkeypatch
+):
+    """Its tasks could not reach the API (an api-server gone longer than they wait): the
+    reason says so, with when the DAG run ended and when this API server started."""
+    run = make_run("api-was-gone")
+    api.patch(f"/api/runs/{run['id']}", json={"state": "STARTED"})
+    fail_dag_run(run)
+    monkeypatch.setattr(reconcile, "STARTED_AT", datetime.now(UTC) + timedelta(seconds=1))
+    [ended] = api.post("/api/runs/reconcile").json()["ended"]
+    assert ended["reason"].startswith(f"its DAG run {run['job_id']} failed")
+    assert "while the mlbench API was unreachable (this API server started at " in ended["reason"]
+    assert ended["reason"].endswith("its tasks could not record why")
 
 
 def test_the_api_server_reconciles_by_itself(api, airflow_api, make_run, settings_env):
