@@ -18,6 +18,7 @@ from mlbench_core.api import ApiClient
 from mlbench_core.settings import Settings
 from mlbench_core.stack import Stack
 from tests.support.sandboxes import footprint
+from tests.support.stacks import running_stack
 from tests.support.waiting import wait_for
 
 API_WAIT = 15  # seconds the tasks and workers wait for the API (the default is 180)
@@ -28,12 +29,8 @@ def stack(tmp_path) -> Iterator[Stack]:  # noqa: ANN001
     settings = Settings(
         home=tmp_path, port=free_port(), step_delay=0.15, api_wait=API_WAIT, reconcile_seconds=5
     )
-    stack = Stack(settings)
-    stack.up(timeout=240)
-    try:
+    with running_stack(settings) as stack:
         yield stack
-    finally:
-        stack.down()
 
 
 def dag_run_state(stack: Stack, dag_run_id: str) -> str | None:

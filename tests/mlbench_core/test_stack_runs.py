@@ -22,6 +22,7 @@ from mlbench_core.settings import Settings
 from mlbench_core.stack import Stack
 from mlbench_core.stack_env import ensure_credentials
 from tests.support.sandboxes import footprint
+from tests.support.stacks import running_stack
 from tests.support.waiting import wait_for
 
 # Slows each training step so that a run lasts long enough to be stopped mid-way.
@@ -31,13 +32,8 @@ STEP_DELAY = 0.15
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[Stack]:  # noqa: ANN001
     home = tmp_path_factory.mktemp("stack-runs")
-    settings = Settings(home=home, port=free_port(), step_delay=STEP_DELAY)
-    stack = Stack(settings)
-    stack.up(timeout=240)
-    try:
+    with running_stack(Settings(home=home, port=free_port(), step_delay=STEP_DELAY)) as stack:
         yield stack
-    finally:
-        stack.down()
 
 
 @pytest.fixture(scope="module")
