@@ -52,7 +52,8 @@ _ERRORS = {
     403: "not allowed: a worker token outside its run, a finished run's token, or a write "
     "authenticated by cookie from another origin",
     404: "no such run, pod or night",
-    409: "a conflict: a name taken, a state change not allowed, a pod of another run",
+    409: "a conflict: a name taken, a state change not allowed, a pod of another run, a run "
+    "this deployment cannot give (more CPUs than it has, a limit it cannot enforce)",
     415: "a body that is neither JSON nor form fields",
     422: "a field, query parameter or header failed validation (each named in detail)",
     503: "the store or Airflow is unavailable: try again",
