@@ -6,6 +6,7 @@ requests with them gets the same errors before sending.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -121,17 +122,18 @@ def _schema_types(node: dict[str, Any], defs: dict[str, Any]) -> set[str] | None
     return {name for name, kinds in _JSON_TYPES.items() for v in values if type(v) in kinds}
 
 
+def _field_error(key: str, kind: str, message: str, value: Any) -> InitErrorDetails:
+    """A validation error located at field ``key`` (pydantic nests it under its parents)."""
+    return InitErrorDetails(type=PydanticCustomError(kind, message), loc=(key,), input=value)
+
+
 def _refuse_json_types(
     model: type[BaseModel], data: dict[str, Any], documented: dict[str, Any]
 ) -> None:
     """ValidationError naming each field of ``data`` whose JSON type the schema lacks (an
     integral float is a JSON integer)."""
     wrong = [
-        InitErrorDetails(
-            type=PydanticCustomError("json_type", "must be JSON {expected}", {"expected": names}),
-            loc=(key,),
-            input=value,
-        )
+        _field_error(key, "json_type", f"must be JSON {names}", value)
         for key, value in data.items()
         for kinds, names in (documented.get(key, (None, "")),)
         if kinds is not None and type(value) not in kinds and not _integral(value, names)
@@ -145,23 +147,19 @@ def _integral(value: Any, names: str) -> bool:
     return type(value) is float and value.is_integer() and "integer" in names
 
 
-_DOCUMENTED: dict[type[BaseModel], dict[str, tuple[tuple[type, ...], str]]] = {}
-
-
+@functools.cache
 def _documented_types(model: type[BaseModel]) -> dict[str, tuple[tuple[type, ...], str]]:
     """Per field, the Python types of the JSON values the model's schema documents, and
     their JSON names."""
-    if model not in _DOCUMENTED:
-        schema = model.model_json_schema()
-        defs = schema.get("$defs", {})
-        found = {}
-        for name, prop in schema.get("properties", {}).items():
-            types = _schema_types(prop, defs)
-            if types is not None:
-                kinds = tuple({t for kind in types for t in _JSON_TYPES[kind]})
-                found[name] = (kinds, " or ".join(sorted(types)))
-        _DOCUMENTED[model] = found
-    return _DOCUMENTED[model]
+    schema = model.model_json_schema()
+    defs = schema.get("$defs", {})
+    found = {}
+    for name, prop in schema.get("properties", {}).items():
+        types = _schema_types(prop, defs)
+        if types is not None:
+            kinds = tuple({t for kind in types for t in _JSON_TYPES[kind]})
+            found[name] = (kinds, " or ".join(sorted(types)))
+    return found
 
 
 def _metadata_text(value: Any) -> Any:
@@ -202,7 +200,7 @@ class _Base(BaseModel):
         """A JSON body's values have the JSON types the OpenAPI documents (pydantic alone
         would read ``true`` as 1, ``0`` as false and ``"2"`` as 2)."""
         if isinstance(data, dict) and typed(info):
-            documented = _DOCUMENTED.get(cls) or _documented_types(cls)
+            documented = _documented_types(cls)
             for key, value in data.items():
                 entry = documented.get(key)
                 if entry is not None and type(value) not in entry[0]:
@@ -287,16 +285,8 @@ class MetricIn(_Base):
         if isinstance(value, bool):
             raise ValueError("value must be a number, not a boolean")
         if isinstance(value, str) and typed(info) and not NUMBER_TEXT.fullmatch(value):
-            raise ValidationError.from_exception_data(
-                cls.__name__,
-                [
-                    InitErrorDetails(
-                        type=PydanticCustomError("number_text", "must be a number or its text"),
-                        loc=("value",),
-                        input=value,
-                    )
-                ],
-            )
+            error = _field_error("value", "number_text", "must be a number or its text", value)
+            raise ValidationError.from_exception_data(cls.__name__, [error])
         if "metadata" in data:
             data["metadata"] = _metadata_text(data["metadata"])
         return data
