@@ -5,8 +5,11 @@ Each owner (a run, or a worker pod) has its own cursor: the newest date seen of 
 series. One writer posts an owner's metrics in order, so a point older than the cursor never
 arrives later. A poll first asks for each series' newest point after the cursor (one cheap
 ``last_n=1`` read) and fetches the new points only when there are some. Asking for the newest
-point first means that a point arriving between the two reads is fetched twice at worst
-(charts skip a repeated date), never lost.
+point first means that a point arriving between the two reads is fetched twice at worst,
+never lost; so is a point that arrives while a page's first load reads its series one by one
+after reading the cursor. A chart must not draw such a point twice (a stacked bar would
+double, an epoch mark twice would stop the epoch axis): :func:`unseen` keeps only the points
+newer than what each series has drawn, :func:`drawn_to` records that.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ __all__ = [
     "poll",
     "poll_all",
     "tails",
+    "drawn_to",
+    "unseen",
 ]
 
 MAX_PARALLEL = 8  # requests in flight for one page update (the API answers them concurrently)
@@ -243,6 +248,29 @@ def poll(
         if latest is None:
             return {}, cursor
         return owner.fetch(client, since=cursor, summarize=summarize), latest
+
+
+def drawn_to(
+    series: Mapping[str, Sequence[Mapping[str, Any]]], before: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The newest date drawn of each series: ``before``'s, moved on by ``series``."""
+    out = dict(before or {})
+    for name, points in series.items():
+        if points and points[-1]["date"] > out.get(name, ""):
+            out[name] = points[-1]["date"]
+    return out
+
+
+def unseen(series: Series, drawn: Mapping[str, str]) -> Series:
+    """The points of ``series`` newer than what each series has drawn (:func:`drawn_to`);
+    series left without points are dropped."""
+    out: Series = {}
+    for name, points in series.items():
+        last = drawn.get(name, "")
+        kept = [p for p in points if p["date"] > last]
+        if kept:
+            out[name] = kept
+    return out
 
 
 def tails(series: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, dict[str, Any]]:

@@ -116,12 +116,24 @@ def describe_series(name: str) -> tuple[str, str]:
 def epoch_marks(epoch_points: Sequence[Point], start: str | None) -> list[tuple[float, float]]:
     """(time in s, epoch) pairs of the run's ``epoch`` series (value k at the end of epoch
     k), preceded by (start, 0) when ``start`` is before the first of them."""
-    marks = [(seconds(p["date"]), float(p["value"])) for p in epoch_points]
+    marks = join_marks([], [(seconds(p["date"]), float(p["value"])) for p in epoch_points])
     if start is not None:
         t0 = seconds(start)
         if not marks or t0 < marks[0][0]:
             marks.insert(0, (t0, 0.0))
     return marks
+
+
+def join_marks(
+    marks: Sequence[Sequence[float]], more: Iterable[Sequence[float]]
+) -> list[tuple[float, float]]:
+    """``marks`` followed by those of ``more`` that are later in time and epoch than the last
+    one kept: a mark read twice (or out of order) would give an epoch of no duration."""
+    out = [(float(t), float(e)) for t, e in marks]
+    for t, e in more:
+        if not out or (t > out[-1][0] and e > out[-1][1]):
+            out.append((float(t), float(e)))
+    return out
 
 
 def epoch_at(dates: Iterable[str], marks: Sequence[tuple[float, float]]) -> list[float | None]:

@@ -13,7 +13,7 @@ from dashboard import figures
 from dashboard.api import access, guarded, href
 from dashboard.components import error_box, graph, section
 from dashboard.series import comparable, scaling
-from dashboard.text import show_date, show_seconds
+from mlbench_core.text import show_date, show_seconds
 
 PAGE = {"path": "/compare", "name": "Compare", "title": "mlbench: compare"}
 

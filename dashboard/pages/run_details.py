@@ -23,13 +23,14 @@ from dashboard.series import (
     derive,
     epoch_at,
     epoch_marks,
+    join_marks,
     newest_date,
     run_goal,
     split_bars,
 )
-from dashboard.text import TERMINAL, duration, result_summary, show_date, show_seconds
 from mlbench_core import run_fields
 from mlbench_core.launch import limits
+from mlbench_core.text import TERMINAL, duration, result_summary, show_date, show_seconds
 
 log = logging.getLogger(__name__)
 
@@ -343,6 +344,7 @@ def register(app: Dash) -> None:  # noqa: C901 - one callback per part of the pa
             "split": list(split_order),
             "cursor": cursor,
             "marks": marks[-2:],
+            "drawn": live.drawn_to(series),
             "available": available,
             "points": 0,
         }
@@ -353,10 +355,11 @@ def register(app: Dash) -> None:  # noqa: C901 - one callback per part of the pa
 
     def _poll_training(feed: dict[str, Any]) -> tuple:
         owner = Owner.run(feed["run"])
-        new, cursor = live.poll(access(), owner, feed["cursor"], summarize=SUMMARIZE)
+        polled, cursor = live.poll(access(), owner, feed["cursor"], summarize=SUMMARIZE)
+        new = live.unseen(polled, feed["drawn"])
         if not new:
-            return (no_update,) * 9
-        marks = feed["marks"] + epoch_marks(new.get("epoch", []), None)
+            return (no_update,) * 8 + ({**feed, "cursor": cursor},)
+        marks = join_marks(feed["marks"], epoch_marks(new.get("epoch", []), None))
         timed, epoched, bars = [], [], []
         for i, name in enumerate(feed["picked"]):
             points = new.get(name, [])
@@ -370,6 +373,7 @@ def register(app: Dash) -> None:  # noqa: C901 - one callback per part of the pa
             **feed,
             "cursor": cursor,
             "marks": marks[-2:],
+            "drawn": live.drawn_to(new, feed["drawn"]),
             "available": available,
             "points": feed["points"] + sum(len(points) for points in new.values()),
         }

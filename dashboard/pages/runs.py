@@ -8,11 +8,11 @@ from dash import Dash, Input, Output, State, dash_table, dcc, html, no_update
 
 from dashboard.api import access, error_message, field_errors, guarded, href
 from dashboard.components import error_box, link_cell, poller
-from dashboard.text import duration, result_summary, show_date
 from mlbench_core import run_fields
 from mlbench_core.api import BadRequest, Conflict, ValidationFailed
 from mlbench_core.launch import limits
 from mlbench_core.launch.backend import Capabilities
+from mlbench_core.text import duration, result_summary, show_date
 
 PAGE = {"path": "/runs", "name": "Runs", "title": "mlbench: runs"}
 

@@ -11,7 +11,7 @@ from dashboard.api import access, guarded, href
 from dashboard.components import error_box, facts, graph, poller, section
 from dashboard.live import Owner
 from dashboard.series import RESOURCE_BY_SERIES, RESOURCES, Series, derive, describe_series
-from dashboard.text import show_date
+from mlbench_core.text import show_date
 
 PAGE = {"path_template": "/workers/<name>", "name": "Worker", "title": "mlbench: worker"}
 SUMMARIZE = 1000

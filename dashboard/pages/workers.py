@@ -11,7 +11,7 @@ from dashboard.api import access, guarded, href
 from dashboard.components import error_box, graph, link_cell, poller
 from dashboard.live import Owner, newest_per_pod, tails
 from dashboard.series import RESOURCES, Series, derive
-from dashboard.text import show_date
+from mlbench_core.text import show_date
 
 PAGE = {"path": "/", "name": "Workers", "title": "mlbench: workers"}
 SUMMARIZE = 500  # points per series in the first load

@@ -4,7 +4,6 @@ turning values into short text."""
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -14,6 +13,13 @@ from mlbench_core.api import ApiClient, ApiError, ApiUnavailable, Forbidden, Una
 from mlbench_core.settings import AuthMode, Settings
 from mlbench_core.stack import Stack
 from mlbench_core.stack_env import ADMIN_USER, StackPaths, api_root, load_credentials
+from mlbench_core.text import duration as run_duration
+from mlbench_core.text import parse_date, show_date, show_number, show_seconds
+
+__all__ = [
+    "CliError", "connect", "console", "find_run", "parse_date", "run_duration", "show_date",
+    "show_number", "show_seconds", "show_state",
+]  # fmt: skip
 
 EXIT_OK = 0
 EXIT_ERROR = 1  # the command failed: no stack, unknown run, server error, run not FINISHED
@@ -123,50 +129,6 @@ def find_run(client: ApiClient, name: str) -> dict[str, Any]:
 
 
 # -- text ------------------------------------------------------------------------------------
-
-
-def parse_date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def show_date(value: str | None) -> str:
-    """An API date in local time, to the second ('-' when there is none)."""
-    parsed = parse_date(value)
-    return parsed.astimezone().strftime("%Y-%m-%d %H:%M:%S") if parsed else "-"
-
-
-def show_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    whole = int(round(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
-
-
-def run_duration(run: dict[str, Any], now: datetime | None = None) -> float | None:
-    """Seconds from start to end (to now while it goes); None before it started."""
-    started = parse_date(run.get("started_at"))
-    if started is None:
-        return None
-    finished = parse_date(run.get("finished_at")) or now or datetime.now(UTC)
-    return max(0.0, (finished - started).total_seconds())
-
-
-def show_number(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, int) or value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e6 else f"{value:.4f}".rstrip("0")
 
 
 STATE_STYLE = {

@@ -200,8 +200,17 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         out.print("no runs yet: start one with `mlbench run NAME --benchmark 1a --workers 2`")
         return EXIT_OK
     table = Table(title="runs", box=box.SIMPLE_HEAD, pad_edge=False)
-    for column in ("id", "name", "benchmark", "workers", "limits", "state", "created", "duration"):
-        table.add_column(column, no_wrap=column in ("name", "state", "created"))
+    for column in (
+        "id",
+        "name",
+        "benchmark",
+        "workers",
+        "limits",
+        "state",
+        "created (UTC)",
+        "duration",
+    ):
+        table.add_column(column, no_wrap=column in ("name", "state", "created (UTC)"))
     for run in runs:
         table.add_row(
             str(run["id"]),
@@ -236,9 +245,9 @@ def run_table(run: dict[str, Any]) -> Table:
         ("goal", run_fields.goal_label(run)),
         *((label, escape(text)) for label, text in run_fields.choices(run)),
         ("backend", f"{run['backend']}{' (GPU)' if run.get('gpu_enabled') else ''}"),
-        ("created", show_date(run.get("created_at"))),
-        ("started", show_date(run.get("started_at"))),
-        ("finished", show_date(run.get("finished_at"))),
+        ("created (UTC)", show_date(run.get("created_at"))),
+        ("started (UTC)", show_date(run.get("started_at"))),
+        ("finished (UTC)", show_date(run.get("finished_at"))),
         ("duration", show_seconds(run_duration(run))),
         ("DAG run", run.get("job_id") or "-"),
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from dashboard.text import duration, result_summary, show_date, show_seconds
+from mlbench_core.text import duration, result_summary, show_date, show_seconds
 
 
 def test_show_seconds():

@@ -1,4 +1,5 @@
-"""Short texts for tables and headings: dates, durations, a run's result in a line."""
+"""Short texts for tables and headings, the same in the dashboard and the CLI: dates (UTC,
+to the second), durations (``12.3 s``, ``4m05s``), numbers, a run's result in a line."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def show_number(value: Any) -> str:
         return str(value)
     if isinstance(value, int) or (value.is_integer() and abs(value) < 1e15):
         return str(int(value))
-    return f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e6 else f"{value:.3f}".rstrip("0")
+    return f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e6 else f"{value:.4f}".rstrip("0")
 
 
 def result_summary(result: Any) -> str:
