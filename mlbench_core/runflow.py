@@ -74,8 +74,9 @@ def start(client: ApiClient, run: dict[str, Any], backend: str) -> dict:
     launcher = get_backend(backend)
     metadata: dict[str, Any] = {"backend": launcher.name, **launcher.start_metadata(run)}
     spec = REGISTRY.get(run.get("benchmark") or "")
-    if spec is not None and spec.epochs:
-        metadata["epochs"] = spec.epochs  # the most it may take: progress bars use it
+    epochs = run.get("epochs") or (spec.epochs if spec is not None else None)
+    if epochs:
+        metadata["epochs"] = epochs  # the most it may take: progress and ETAs use it
     run = client.update_run(run["id"], job_metadata=metadata)
     for rank in range(run["num_workers"]):
         client.put_pod(

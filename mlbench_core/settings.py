@@ -69,9 +69,11 @@ class Settings(BaseSettings):
     # Set by the launcher for each worker process / pod:
     pod_name: str | None = None
     # the rank's own network interface (its counters are the rank's network series), the
-    # rank's cgroup in the cpu hierarchy (for its throttling series), the run's cap (Mbit/s)
+    # rank's cgroup in the cpu hierarchy (for its throttling series), its memory cgroup (for
+    # its true peak memory), the run's cap (Mbit/s)
     network_interface: str | None = None
     cpu_cgroup: Path | None = None
+    memory_cgroup: Path | None = None
     max_bandwidth: float | None = None
     # Seconds each worker sleeps per training step: an injected slowdown, to check that the
     # nightly comparison flags it (and to keep test runs going long enough to stop them).

@@ -9,7 +9,8 @@ CUDA collectives return before they finish).
 
 A call ends at different moments on different ranks; a repetition takes as long as its
 slowest rank. So each rank's vector of per-repetition times is all-reduced with MAX, and the
-statistics (median, 10th and 90th percentile, minimum) are taken over those maxima. Every
+statistics (median, 10th and 90th percentile, minimum) are taken over those maxima. The
+spread across ranks is kept too: the smallest and largest of the ranks' own medians. Every
 rank therefore returns the same rows.
 
 Bandwidths follow the convention of NVIDIA's nccl-tests (``doc/PERFORMANCE.md`` in
@@ -46,7 +47,6 @@ __all__ = [
     "default_budget",
     "run",
     "sizes",
-    "summary",
     "to_metrics",
 ]
 
@@ -159,6 +159,8 @@ def _row(dtype: torch.dtype, elements: int, world_size: int) -> Row:
         "p10_s": None,
         "p90_s": None,
         "min_s": None,
+        "rank_median_min_s": None,
+        "rank_median_max_s": None,
         "algbw_bytes_per_s": None,
         "busbw_bytes_per_s": None,
         "skipped": None,
@@ -186,9 +188,14 @@ def _measure(
             dist.all_reduce(tensor)
             _sync(device)
             times[i] = time.perf_counter() - start
+        own = float(np.median(times.numpy()))
+        low = high = own
         if world_size > 1:  # a repetition lasts as long as its slowest rank
             times = times.to(device)
             dist.all_reduce(times, op=dist.ReduceOp.MAX)
+            spread = torch.tensor([-own, own], dtype=torch.float64, device=device)
+            dist.all_reduce(spread, op=dist.ReduceOp.MAX)
+            low, high = -float(spread[0]), float(spread[1])
     del tensor
     samples = times.cpu().numpy()
     median = float(np.median(samples))
@@ -200,6 +207,8 @@ def _measure(
         p10_s=p10,
         p90_s=p90,
         min_s=float(samples.min()),
+        rank_median_min_s=low,
+        rank_median_max_s=high,
         algbw_bytes_per_s=algbw,
         busbw_bytes_per_s=None if algbw is None else algbw * 2 * (world_size - 1) / world_size,
     )
@@ -269,56 +278,27 @@ def run(
 def to_metrics(row: Row) -> list[tuple[str, float, dict[str, Any]]]:
     """A measured row as run metrics ``(name, value, metadata)``; none for a skipped row.
 
-    Names: ``allreduce_latency_s`` (median), ``allreduce_latency_p10_s``,
-    ``allreduce_latency_p90_s``, ``allreduce_algbw_gbps`` and ``allreduce_busbw_gbps``
-    (10**9 bytes per second); metadata: ``dtype``, ``elements``, ``bytes``.
+    Names (units as the report's, :mod:`~mlbench_core.benchmarks.allreduce_report`):
+    ``allreduce_latency_us`` (median), ``allreduce_latency_p10_us``,
+    ``allreduce_latency_p90_us``, ``allreduce_algbw_gbit_s`` and ``allreduce_busbw_gbit_s``
+    (10**9 bits per second); metadata: ``dtype``, ``elements``, ``bytes``.
     """
     if row.get("skipped") or row.get("median_s") is None:
         return []
     meta = {"dtype": row["dtype"], "elements": row["elements"], "bytes": row["bytes"]}
     algbw, busbw = row["algbw_bytes_per_s"], row["busbw_bytes_per_s"]
     values = (
-        ("allreduce_latency_s", row["median_s"]),
-        ("allreduce_latency_p10_s", row["p10_s"]),
-        ("allreduce_latency_p90_s", row["p90_s"]),
-        ("allreduce_algbw_gbps", None if algbw is None else algbw / GIGA),
-        ("allreduce_busbw_gbps", None if busbw is None else busbw / GIGA),
+        ("allreduce_latency_us", row["median_s"] * 1e6),
+        ("allreduce_latency_p10_us", row["p10_s"] * 1e6),
+        ("allreduce_latency_p90_us", row["p90_s"] * 1e6),
+        ("allreduce_algbw_gbit_s", None if algbw is None else algbw * 8 / GIGA),
+        ("allreduce_busbw_gbit_s", None if busbw is None else busbw * 8 / GIGA),
     )
     return [
         (name, float(value), dict(meta))
         for name, value in values
         if value is not None and math.isfinite(value)
     ]
-
-
-def summary(rows: Iterable[Row]) -> dict[str, Any]:
-    """Per data type: rows measured and skipped, the smallest size's median latency and the
-    peak bus bandwidth (GB/s) with the size that reached it. For a run's result."""
-    result: dict[str, Any] = {}
-    for row in rows:
-        entry = result.setdefault(
-            row["dtype"],
-            {
-                "measured": 0,
-                "skipped": 0,
-                "small_latency_s": None,
-                "small_elements": None,
-                "peak_busbw_gbps": None,
-                "peak_elements": None,
-            },
-        )
-        if row.get("skipped") or row.get("median_s") is None:
-            entry["skipped"] += 1
-            continue
-        entry["measured"] += 1
-        if entry["small_elements"] is None or row["elements"] < entry["small_elements"]:
-            entry["small_elements"], entry["small_latency_s"] = row["elements"], row["median_s"]
-        if row["busbw_bytes_per_s"] is None:
-            continue
-        busbw = row["busbw_bytes_per_s"] / GIGA
-        if entry["peak_busbw_gbps"] is None or busbw > entry["peak_busbw_gbps"]:
-            entry["peak_busbw_gbps"], entry["peak_elements"] = busbw, row["elements"]
-    return result
 
 
 MEGABIT = 1e6 / 8  # bytes per second in one Mbit/s

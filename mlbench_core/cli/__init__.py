@@ -22,6 +22,7 @@ from mlbench_core.cli.runs import (
     add_benchmarks,
     add_delete,
     add_download,
+    add_follow,
     add_run,
     add_status,
 )
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_down(commands)
     add_run(commands)
     add_status(commands)
+    add_follow(commands)
     add_download(commands)
     add_delete(commands)
     add_benchmarks(commands)

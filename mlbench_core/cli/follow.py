@@ -1,14 +1,16 @@
-"""``mlbench run --follow``: the run's state, epochs and latest metrics until it ends.
+"""``mlbench run --follow`` and ``mlbench follow NAME``: the run's phase, epochs, ETA and
+latest metrics until it ends.
 
-Progress comes from the run's metrics: the ``epoch`` series (the epoch reached) against
-``job_metadata["epochs"]`` (the planned number, when the DAG records it), and the latest
-value of ``train_loss`` and of every ``val_*`` series (other series when there are none).
-On a terminal the view is a live panel; elsewhere (logs, CI) one line per change.
+Progress is :func:`mlbench_core.progress.progress` of the run and its ``epoch`` and
+``validation_started`` series; beside it the latest value of ``train_loss`` and of every
+``val_*`` series (other series when there are none). On a terminal the view is a live panel;
+elsewhere (logs, CI) one line per change.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,10 +20,11 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from mlbench_core import run_fields
+from mlbench_core import progress as where
 from mlbench_core.api import ApiClient, ApiUnavailable, ServerError
 from mlbench_core.cli.common import CliError, one_line, parse_date, show_number, show_state
 from mlbench_core.launch import limits
+from mlbench_core.progress import EPOCH, VALIDATING
 
 TERMINAL = ("FINISHED", "FAILED", "CANCELLED")
 POLL_S = 1.0  # between two looks at the run
@@ -36,6 +39,7 @@ class Snapshot:
     def __init__(self, run: dict[str, Any]) -> None:
         self.run = run
         self.latest: dict[str, tuple[datetime, float]] = {}
+        self.marks: dict[str, list[dict[str, Any]]] = {EPOCH: [], VALIDATING: []}
 
     @property
     def newest(self) -> datetime | None:
@@ -50,42 +54,37 @@ class Snapshot:
                 if date is None:
                     continue
                 known = self.latest.get(name)
+                marks = self.marks.get(name)
+                if marks is not None and (not marks or point["date"] > marks[-1]["date"]):
+                    marks.append(point)
                 if known is None or date > known[0]:
                     changed = changed or known is None or known[1] != point["value"]
                     self.latest[name] = (date, float(point["value"]))
         return changed
 
-    @property
-    def epoch(self) -> float | None:
-        known = self.latest.get("epoch")
-        return known[1] if known else None
-
-    @property
-    def epochs(self) -> int | None:
-        planned = (self.run.get("job_metadata") or {}).get("epochs")
-        try:
-            return int(planned) if planned else None
-        except (TypeError, ValueError):
-            return None
+    def progress(self) -> where.Progress:
+        return where.progress(self.run, self.marks, has_points=bool(self.latest))
 
     def shown(self) -> list[tuple[str, float]]:
         """The series to show, with their latest values."""
         names = sorted(self.latest)
         chosen = [n for n in names if n == "train_loss" or n.startswith("val_")]
         if not chosen:
-            chosen = [n for n in names if n != "epoch"]
+            chosen = [n for n in names if n not in (EPOCH, VALIDATING)]
         return [(name, self.latest[name][1]) for name in chosen[:MAX_SHOWN]]
 
     def line(self) -> str:
         """The snapshot as one plain line."""
-        parts = [f"{self.run['name']}: {self.run['state']}"]
-        if waiting := waiting_reason(self.run):
-            parts.append(f"({waiting})")
-        if self.epoch is not None:
-            total = f"/{self.epochs}" if self.epochs else ""
-            parts.append(f"epoch {show_number(self.epoch)}{total}")
+        return "  ".join(self.parts(eta=True))
+
+    def parts(self, eta: bool) -> list[str]:
+        """The line's parts; without the ETA (which changes by itself) when not ``eta``."""
+        now = self.progress()
+        if not eta:
+            now = replace(now, eta_s=None)
+        parts = [f"{self.run['name']}: {self.run['state']}", now.text()]
         parts += [f"{name}={show_number(value)}" for name, value in self.shown()]
-        return "  ".join(parts)
+        return parts
 
 
 class _LiveView:
@@ -101,17 +100,20 @@ class _LiveView:
             console=out,
         )
         self.task = self.progress.add_task("epochs", total=None)
+        self.phase = ""
         self.live = Live(self.render(), console=out, refresh_per_second=4)
 
     def render(self) -> Group:
         snapshot = self.snapshot
+        where = snapshot.progress()
         self.progress.update(
             self.task,
-            completed=snapshot.epoch or 0,
-            total=snapshot.epochs,
+            completed=where.done,
+            total=where.epochs,
             description=f"{escape(snapshot.run['name'])} {show_state(snapshot.run['state'])}",
         )
         metrics = Table(show_header=False, box=None, padding=(0, 2))
+        metrics.add_row("progress", escape(where.text()))
         for label, text in notices(snapshot.run):
             metrics.add_row(escape(label), f"[yellow]{escape(text)}[/]")
         for name, value in snapshot.shown():
@@ -150,11 +152,16 @@ def follow(client: ApiClient, run: dict[str, Any], out: Console) -> dict[str, An
     """
     snapshot = Snapshot(run)
     view = _LiveView(out, snapshot) if out.is_terminal else None
-    last_line = ""
+    last_line: list[str] = []
     limits_shown = False
     if view:
         view.live.start()
     try:
+        try:  # a re-attach's past epochs (for the ETA)
+            snapshot.add(client.get_run_metrics(run["id"], metric_filter=EPOCH))
+            snapshot.add(client.get_run_metrics(run["id"], metric_filter=VALIDATING, last_n=1))
+        except (ApiUnavailable, ServerError):
+            pass  # the loop below waits for the API
         failing_since: float | None = None
         while True:
             try:
@@ -179,10 +186,10 @@ def follow(client: ApiClient, run: dict[str, Any], out: Console) -> dict[str, An
             if view:
                 view.update()
             else:
-                line = snapshot.line()
-                if line != last_line:
-                    out.print(escape(line))
-                    last_line = line
+                key = snapshot.parts(eta=False)  # a line per change, not per tick of the ETA
+                if key != last_line:
+                    out.print(escape(snapshot.line()))
+                    last_line = key
             if snapshot.run["state"] in TERMINAL:
                 return snapshot.run
             time.sleep(POLL_S)
@@ -194,46 +201,3 @@ def follow(client: ApiClient, run: dict[str, Any], out: Console) -> dict[str, An
     finally:
         if view:
             view.live.stop()
-
-
-def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    if isinstance(value, dict):
-        rows = []
-        for key, item in value.items():
-            rows += _flatten(item, f"{prefix}.{key}" if prefix else str(key))
-        return rows
-    return [(prefix, value)]
-
-
-def result_table(result: dict[str, Any] | str) -> Table:
-    """A run's result (reached, time_to_target_s, split, ...) as a table."""
-    table = Table(title="result", show_header=False)
-    table.add_column("field", style="bold", no_wrap=True)
-    table.add_column("value")
-    if isinstance(result, str):
-        table.add_row("result", escape(result))
-        return table
-    for field, value in _flatten(result):
-        if value is None:
-            shown = "-"
-        else:
-            shown = "yes" if value is True else "no" if value is False else show_number(value)
-        table.add_row(escape(field), escape(shown))
-    return table
-
-
-def failure(run: dict[str, Any], limit: int = 300) -> str:
-    """Why the run failed, as the DAG recorded it (one line, shortened), or ''."""
-    reason = one_line((run.get("job_metadata") or {}).get("failure") or "")
-    return reason if len(reason) <= limit else reason[: limit - 1] + "…"
-
-
-def print_result(run: dict[str, Any], out: Console) -> None:
-    out.print(f"run [bold]{escape(run['name'])}[/] ended {show_state(run['state'])}")
-    out.print(f"goal: {run_fields.goal_label(run)}")
-    if reason := failure(run):
-        out.print(f"failure: {escape(reason)}")
-    if run.get("result") is None:
-        out.print("no result recorded")
-    else:
-        out.print(result_table(run["result"]))

@@ -157,7 +157,7 @@ def cmd_compare(args: argparse.Namespace, settings: Settings) -> int:
             run = find_run(client, name)
             if not isinstance(run.get("result"), dict):
                 raise CliError(f"run {name} has no result ({run['state']})")
-            values.append(measure(run["result"], peak_memory(client, run["id"])))
+            values.append(measure(run["result"], peak_memory(client, run)))
     verdicts = compare_entry([values[-1]], values[:-1], min_history=1)
     out = console()
     out.print(f"{args.runs[-1]} against {', '.join(args.runs[:-1])}:")

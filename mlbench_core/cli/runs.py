@@ -18,6 +18,7 @@ from rich.table import Table
 
 from mlbench_core import run_fields
 from mlbench_core.api.schemas import RunCreate
+from mlbench_core.benchmarks.allreduce_report import is_report, report
 from mlbench_core.cli.common import (
     EXIT_OK,
     EXIT_USAGE,
@@ -31,7 +32,8 @@ from mlbench_core.cli.common import (
     show_seconds,
     show_state,
 )
-from mlbench_core.cli.follow import failure, follow, notices, print_result, result_table
+from mlbench_core.cli.follow import follow, notices
+from mlbench_core.cli.results import failure, print_result, show_outcome
 from mlbench_core.launch import limits
 from mlbench_core.launch.backend import Capabilities
 from mlbench_core.settings import Settings
@@ -166,11 +168,37 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             out.print(f"follow it with: mlbench status {run['name']}")
             return EXIT_OK
         run = follow(client, run, out)
+    return outcome(run, out)
+
+
+def outcome(run: dict[str, Any], out: Console) -> int:
+    """Print how the followed run ended; 0 if it FINISHED, else the CLI's error."""
     print_result(run, out)
     if run["state"] == "FINISHED":
         return EXIT_OK
     reason = failure(run)
     raise CliError(f"run {run['name']} ended {run['state']}{': ' + reason if reason else ''}")
+
+
+# -- mlbench follow --------------------------------------------------------------------------
+
+
+def add_follow(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "follow",
+        help="follow a run until it ends",
+        description="Show a run's progress (phase, epochs, ETA, latest metrics) until it "
+        "ends; exit 0 if it FINISHED, 1 otherwise. Ctrl-C stops following, not the run.",
+    )
+    parser.add_argument("name", help="the run")
+    parser.set_defaults(handler=cmd_follow)
+
+
+def cmd_follow(args: argparse.Namespace, settings: Settings) -> int:
+    out = console()
+    with connect(settings) as client:
+        run = follow(client, find_run(client, args.name), out)
+    return outcome(run, out)
 
 
 # -- mlbench status --------------------------------------------------------------------------
@@ -181,6 +209,13 @@ def add_status(commands: argparse._SubParsersAction) -> None:
         "status", help="list the runs, or show one", description="List the runs, or show one."
     )
     parser.add_argument("name", nargs="?", help="the run to show in detail")
+    parser.add_argument(
+        "--format",
+        choices=("table", "json", "csv"),
+        default="table",
+        help="with NAME: its result as tables (default), as JSON, or (an all-reduce run) its "
+        "report as CSV, one row per data type and size",
+    )
     parser.set_defaults(handler=cmd_status)
 
 
@@ -189,11 +224,11 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     with connect(settings) as client:
         if args.name:
             run = find_run(client, args.name)
+            if args.format != "table":
+                print(result_text(run, args.format), end="")
+                return EXIT_OK
             out.print(run_table(run))
-            if reason := failure(run):
-                out.print(f"failure: {escape(reason)}")
-            if run.get("result") is not None:
-                out.print(result_table(run["result"]))
+            show_outcome(run, out)
             return EXIT_OK
         runs = client.get_runs()
     if not runs:
@@ -224,6 +259,17 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         )
     out.print(table)
     return EXIT_OK
+
+
+def result_text(run: dict[str, Any], form: str) -> str:
+    """``--format json|csv``: the result (an all-reduce run's report) as text."""
+    result = run.get("result")
+    if form == "csv":
+        if not is_report(result):
+            raise CliError(f"--format csv: run {run['name']} has no all-reduce report", EXIT_USAGE)
+        return report(result).to_csv()
+    shown = report(result).as_dict() | {"result": result} if is_report(result) else result
+    return json.dumps(shown, indent=2) + "\n"
 
 
 def what_runs(run: dict[str, Any]) -> str:

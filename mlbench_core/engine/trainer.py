@@ -27,6 +27,7 @@ from mlbench_core.engine.distributed import DistContext, collective
 from mlbench_core.engine.goals import Goal, GoalWatch
 from mlbench_core.engine.metrics import Metric
 from mlbench_core.engine.tracker import PhaseTracker
+from mlbench_core.progress import VALIDATING
 
 __all__ = ["Task", "TaskContext", "train"]
 
@@ -108,6 +109,7 @@ class _Loop:
     step_delay: float = 0.0
     steps_per_epoch: int | None = None  # at most this many steps per epoch (smoke runs)
     samples: float = 0.0  # global training samples so far
+    train_seconds: float = 0.0  # seconds in training steps so far (validation excluded)
 
 
 def _to(batch: Batch, device: torch.device) -> Batch:
@@ -228,6 +230,7 @@ def _resume(loop: _Loop, directory: Path, watch: GoalWatch) -> tuple[int, float]
     loop.tracker.restore(extra.get("phases", {}))
     loop.window.step = state.step
     loop.samples = float(extra.get("samples", 0.0))
+    loop.train_seconds = float(extra.get("train_seconds", 0.0))
     watch.restore(extra.get("goal_epoch"), extra.get("time_to_target_s"))
     if hasattr(loop.task.train_loader, "load_state_dict") and "loader" in extra:
         loop.task.train_loader.load_state_dict(extra["loader"])
@@ -239,6 +242,7 @@ def _save(loop: _Loop, directory: Path, epoch: int, elapsed: float, watch: GoalW
     extra = {
         "phases": loop.tracker.totals,
         "samples": loop.samples,
+        "train_seconds": loop.train_seconds,
         "elapsed_s": elapsed,
         "goal_epoch": watch.epoch,
         "time_to_target_s": watch.seconds,
@@ -313,6 +317,8 @@ def train(
         epoch_start = time.perf_counter()
         train_sums = _train_epoch(loop, epoch)
         train_seconds = time.perf_counter() - epoch_start
+        loop.train_seconds += train_seconds
+        loop.report.post(VALIDATING, epoch, epoch, loop.window.step)  # for progress views
         sums = [*_validate(loop), *train_sums]
         tracker.switch("sync")
         reduced = all_reduce_sum(sums, ctx.device)
@@ -365,7 +371,11 @@ def train(
         "split": tracker.grouped(totals),
         "phases": totals,
         "samples": loop.samples,
-        "throughput": loop.samples / total if total > 0 else None,
+        # Training steps only, as the per-epoch series; validation's seconds are apart.
+        "throughput": loop.samples / loop.train_seconds if loop.train_seconds > 0 else None,
+        "training_s": loop.train_seconds,
+        "validation_s": totals.get("validation", 0.0),
+        "throughput_overall": loop.samples / total if total > 0 else None,
         "aggregation": task.aggregation,
         "steps_per_epoch_limit": steps_per_epoch,
     }

@@ -37,8 +37,15 @@ def start(client: ApiClient, planned: PlannedRun) -> dict[str, Any]:
         return next(r for r in client.get_runs() if r["name"] == planned.name)
 
 
-def peak_memory(client: ApiClient, run_id: int) -> float | None:
-    """The largest memory use of any worker of the run (bytes)."""
+def peak_memory(client: ApiClient, run: Mapping[str, Any]) -> float | None:
+    """The largest peak memory of any worker of the run (bytes): the kernel's high-water
+    mark the workers recorded with the result; for a run without it, the largest resource
+    sample."""
+    result = run.get("result")
+    memory = result.get("memory") if isinstance(result, Mapping) else None
+    if isinstance(memory, Mapping) and isinstance(memory.get("peak_bytes"), int | float):
+        return float(memory["peak_bytes"])
+    run_id = run["id"]
     peaks = []
     for pod in client.get_pods(run_id=run_id):
         series = client.get_pod_metrics(pod["name"], metric_filter=MEMORY).get(MEMORY, [])
@@ -49,7 +56,7 @@ def peak_memory(client: ApiClient, run_id: int) -> float | None:
 def observe(client: ApiClient, run: Mapping[str, Any]) -> dict[str, Any]:
     """One run as the report keeps it: name, id, state and the compared values."""
     values = measure(run.get("result") if isinstance(run.get("result"), dict) else None)
-    values["peak_memory_bytes"] = peak_memory(client, run["id"])
+    values["peak_memory_bytes"] = peak_memory(client, run)
     return {"name": run["name"], "id": run["id"], "state": run["state"], "values": values}
 
 

@@ -24,7 +24,7 @@ from mlbench_core.engine.distributed import DEFAULT_TIMEOUT
 from mlbench_core.engine.tracker import PhaseTracker
 from mlbench_core.engine.trainer import TaskContext, train
 from mlbench_core.settings import get_settings
-from mlbench_core.worker import reproducibility
+from mlbench_core.worker import peak_memory, reproducibility
 from mlbench_core.worker.sampler import ResourceSampler
 
 __all__ = ["Options", "run"]
@@ -152,6 +152,7 @@ def _train(
         checkpoint_dir=options.checkpoint_dir,
         steps_per_epoch=options.steps_per_epoch,
     )
+    memory = peak_memory.gather(peak_memory.own(settings.memory_cgroup), ctx.world_size)
     if ctx.is_main:
         goal = task.goal
         result = {
@@ -164,6 +165,7 @@ def _train(
             "seed": options.seed,
             "threads": torch.get_num_threads(),
             "step_delay_s": settings.step_delay,
+            "memory": peak_memory.summary(memory),
         }
         if goal is None:  # synthetic data: throughput only, nothing to reach
             for key in ("reached", "time_to_target_s"):
@@ -213,6 +215,7 @@ def _allreduce(
         device=ctx.device,
         on_row=on_row,
     )
+    memory = peak_memory.gather(peak_memory.own(get_settings().memory_cgroup), ctx.world_size)
     if ctx.is_main:
         result = {
             "benchmark": spec.id,
@@ -222,6 +225,7 @@ def _allreduce(
             "total_time_s": time.perf_counter() - start,
             **allreduce.against_cap(rows, get_settings().max_bandwidth),
             "rows": rows,
+            "memory": peak_memory.summary(memory),
         }
         result = _finite(result)
         _store("result", lambda: client.put_result(options.run_id, result), result)

@@ -181,7 +181,10 @@ def test_0a_allreduce_for_a_few_sizes(live_server, admin_token, store, tmp_path,
     for row in measured:
         assert row["median_s"] > 0
         assert row["busbw_bytes_per_s"] == pytest.approx(row["algbw_bytes_per_s"])  # 2(n-1)/n
-    latency = outcome.series["allreduce_latency_s"]
+    latency = outcome.series["allreduce_latency_us"]
     assert len(latency) == len(measured)
     assert {json.loads(p["metadata"])["elements"] for p in latency} == {1, 10, 100, 1000}
     assert outcome.record["benchmark"] == "0a" and outcome.record["world_size"] == 2
+    memory = outcome.result["memory"]
+    assert [r["peak_bytes"] > 10 * 2**20 for r in memory["per_rank"]] == [True, True]
+    assert memory["peak_bytes"] == max(r["peak_bytes"] for r in memory["per_rank"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from rich.console import Console
@@ -85,13 +86,21 @@ def test_follow_until_finished(mlbench, client):
     out = result.out
     assert "created run followed" in out
     assert "followed: STARTED" in out
-    assert "epoch 3/3" in out
+    assert "training epoch 2 of 3" in out and "finishing after epoch 3 of 3" in out
     assert "train_loss=0.6667" in out and "val_accuracy=90" in out
     assert "ended FINISHED" in out
-    for expected in ("reached", "yes", "time_to_target_s", "12.5", "split.compute_s", "8"):
+    for expected in (
+        "goal reached",
+        "yes",
+        "time to target",
+        "12.5 s",
+        "compute (rank 0)",
+        "8.0 s",
+    ):
         assert expected in out
-    # the states and epochs in the order they happened
-    assert out.index("INITIALIZED") < out.index("STARTED") < out.index("ended FINISHED")
+    # the states and epochs in the order they happened (the fake DAG starts the run as soon
+    # as it exists: its INITIALIZED may come and go before the first look)
+    assert out.index("STARTED") < out.index("training epoch 2") < out.index("ended FINISHED")
 
 
 def test_follow_a_run_that_fails_exits_1(mlbench, client):
@@ -122,5 +131,55 @@ def test_the_live_view_on_a_terminal(client):
     ended = follow(client, run, out)
     assert ended["state"] == "FINISHED"
     text = screen.getvalue()
-    assert "2/4" in text
+    assert "2/4" in text and "done after epoch 2 of 4" in text
     assert "train_loss" in text and "0.25" in text and "val_top1" in text and "61.5" in text
+
+
+def test_follow_reattaches_to_a_running_run_with_its_phase_and_eta(mlbench, client):
+    run = client.create_run("reattached", 2, benchmark="1a")
+    assert "scheduling" in mlbench_line(client, run)
+    client.update_run(run["id"], job_metadata={"waiting": {"reason": "waiting for 2 CPUs"}})
+    assert "queued (waiting for 2 CPUs)" in mlbench_line(client, run)
+    client.update_run(run["id"], state="STARTED", job_metadata={"epochs": 4, "waiting": None})
+    assert "preparing" in mlbench_line(client, run)
+    client.update_run(run["id"], job_metadata={"launched": {"attempt": 1}})
+    assert "starting workers" in mlbench_line(client, run)
+    start = datetime.now(UTC) - timedelta(seconds=30)
+    client.post_metrics(
+        [
+            client.metric("epoch", 1, run_id=run["id"], date=start + timedelta(seconds=10)),
+            client.metric("epoch", 2, run_id=run["id"], date=start + timedelta(seconds=20)),
+            client.metric("validation_started", 3, run_id=run["id"], date=start),
+            client.metric("train_loss", 0.5, run_id=run["id"], date=start + timedelta(seconds=25)),
+        ]
+    )
+    line = mlbench_line(client, run)
+    # 10 s per epoch, 2 epochs left, 10 s into epoch 3: at most ~10 s left
+    assert "training epoch 3 of 4, at most" in line
+    eta = float(line.split("at most ")[1].split(" s left")[0])
+    assert 5 <= eta <= 10
+
+    dag = threading.Thread(
+        target=lambda: (
+            time.sleep(1.0),
+            client.post_metrics([client.metric("validation_started", 3, run_id=run["id"])]),
+            time.sleep(0.5),
+            client.update_run(run["id"], state="FAILED", job_metadata={"failure": "rank 0 died"}),
+        ),
+        daemon=True,
+    )
+    dag.start()
+    result = mlbench("follow", "reattached")
+    dag.join(timeout=10)
+    assert result.code == 1
+    assert "reattached: STARTED  training epoch 3 of 4" in result.out
+    assert "validating epoch 3 of 4" in result.out
+    assert "ended FAILED" in result.out and "failure: rank 0 died" in result.out
+    assert result.err.splitlines() == ["mlbench: error: run reattached ended FAILED: rank 0 died"]
+    assert mlbench("follow", "nothing-such").err.startswith("mlbench: error: no run named")
+
+
+def mlbench_line(client, run) -> str:
+    snapshot = follow_module.Snapshot(client.get_run(run["id"]))
+    snapshot.add(client.get_run_metrics(run["id"]))
+    return snapshot.line()

@@ -216,8 +216,51 @@ def test_status_of_one_run_shows_it_with_its_result(mlbench, client):
     assert result.code == 0, result.err
     for expected in ("run done", "FINISHED", "1a", "duration", "reached", "yes"):
         assert expected in result.out
-    assert "time_to_target_s" in result.out and "42.5" in result.out
-    assert "split.compute_s" in result.out
+    assert "time to target" in result.out and "42.5 s" in result.out
+    assert "compute (rank 0)" in result.out and "30.0 s" in result.out
+    shown = json.loads(mlbench("status", "done", "--format", "json").out)
+    assert shown == result_doc
+    refused = mlbench("status", "done", "--format", "csv")
+    assert refused.code == 2
+    assert refused.err == "mlbench: error: --format csv: run done has no all-reduce report\n"
+
+
+def _allreduce_row(dtype: str, elements: int, size: int, median: float) -> dict:
+    nbytes = elements * size
+    return {"dtype": dtype, "elements": elements, "bytes": nbytes, "world_size": 2,
+            "repeats": 20, "median_s": median, "p10_s": median * 0.9, "p90_s": median * 1.1,
+            "min_s": median * 0.8, "rank_median_min_s": median * 0.9,
+            "rank_median_max_s": median, "algbw_bytes_per_s": nbytes / median,
+            "busbw_bytes_per_s": nbytes / median, "skipped": None}  # fmt: skip
+
+
+def test_status_of_an_allreduce_run_prints_its_report_one_row_per_size_and_dtype(mlbench, client):
+    run = client.create_run("ar", 2, benchmark="0a", max_bandwidth=100)
+    sizes = (1, 1000, 100000)
+    rows = [_allreduce_row(d, n, w, 1e-4 * (1 + n / 1000)) for d, w in (("float32", 4),
+            ("float16", 2)) for n in sizes]  # fmt: skip
+    client.update_run(run["id"], state="STARTED")
+    client.update_run(run["id"], state="FINISHED", result={
+        "benchmark": "0a", "world_size": 2, "total_time_s": 3.0,
+        "bandwidth_cap_mbit_s": 100.0, "rows": rows,
+    })  # fmt: skip
+    result = mlbench("status", "ar")
+    assert result.code == 0, result.err
+    assert "all-reduce: 2 ranks, cap 0.1 Gbit/s" in result.out
+    assert "p50 (µs)" in result.out and "busbw (Gbit/s)" in result.out
+    lines = [row.strip() for row in result.out.splitlines()]
+    lines = [row for row in lines if row.startswith(("float32", "float16"))]
+    assert [line.split()[:2] for line in lines] == [
+        [d, f"{n * w:,}"] for d, w in (("float32", 4), ("float16", 2)) for n in sizes
+    ]
+    assert "{'dtype'" not in result.out  # no Python repr of the rows
+    csv_rows = mlbench("status", "ar", "--format", "csv").out.splitlines()
+    assert csv_rows[0].startswith("dtype,bytes,elements,latency_p50_us")
+    assert len(csv_rows) == 1 + 6
+    shown = json.loads(mlbench("status", "ar", "--format", "json").out)
+    assert len(shown["rows"]) == 6 and shown["cap_gbit_s"] == 0.1
+    assert shown["units"]["busbw_gbit_s"] == "busbw (Gbit/s)"
+    assert "of cap" in result.out and "317%" in result.out  # 0.317 Gbit/s against 0.1
 
 
 def test_download_writes_a_zip_of_the_metrics(mlbench, client, tmp_path):

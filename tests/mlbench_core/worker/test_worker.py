@@ -30,6 +30,7 @@ RUN_SERIES = {
     "epoch",
     "throughput",
     "lr",
+    "validation_started",
     "time_data_loading",
     "time_compute",
     "time_communication",
@@ -75,6 +76,19 @@ def test_two_workers_reach_the_digits_goal_and_report_everything(
     assert all(v > 0 for v in result["split"].values())
     assert sum(result["split"].values()) <= result["total_time_s"] * 1.05
     assert (result["world_size"], result["seed"], result["threads"]) == (2, 0, 1)
+    # training throughput counts training steps only: validation's seconds are apart
+    assert 0 < result["training_s"] < result["total_time_s"]
+    assert result["validation_s"] > 0
+    assert result["throughput"] == pytest.approx(result["samples"] / result["training_s"])
+    assert result["throughput"] > result["throughput_overall"]
+    # each rank's kernel high-water mark, the largest one as the run's peak
+    per_rank = result["memory"]["per_rank"]
+    assert len(per_rank) == 2 and all(r["vmhwm_bytes"] > 50 * 2**20 for r in per_rank)
+    assert result["memory"]["peak_bytes"] == max(r["peak_bytes"] for r in per_rank)
+    sampled = max(
+        p["value"] for pod in pods for p in pod_series[pod]["container_memory_usage_bytes"]
+    )
+    assert result["memory"]["peak_bytes"] >= sampled * 0.95  # never below what was sampled
     reached_after = result["time_to_target_s"]
     print(f"2-worker digits: 95 % after {reached_after:.2f} s of training, {wall:.1f} s in all")
 
