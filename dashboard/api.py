@@ -165,12 +165,15 @@ def field_errors(exc: ApiError) -> tuple[dict[str, str], str | None]:
     return fields, "; ".join(rest) or None
 
 
-def guarded(outputs: int, error_at: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def guarded(
+    outputs: int, error_at: int, quiet: tuple[type[Exception], ...] = ()
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Make a callback with ``outputs`` outputs show failures instead of raising.
 
     An exception becomes a message in output ``error_at`` (the page's error box), the other
-    outputs unchanged; a successful call clears it. The wrapped function returns a tuple of
-    its other outputs, in order.
+    outputs unchanged; a successful call clears it. Exceptions of the ``quiet`` types leave
+    every output unchanged (another part of the page says what happened). The wrapped
+    function returns a tuple of its other outputs, in order.
     """
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -178,6 +181,8 @@ def guarded(outputs: int, error_at: int) -> Callable[[Callable[..., Any]], Calla
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 values = func(*args, **kwargs)
+            except quiet:
+                return [no_update] * outputs
             except Exception as exc:  # noqa: BLE001 - shown on the page, never as a traceback
                 if not isinstance(exc, ApiError):
                     log.exception("dashboard callback %s failed", func.__name__)

@@ -17,6 +17,7 @@ import requests
 
 from dashboard.api import access, error_message
 from mlbench_core.api import ApiError, ApiUnavailable
+from mlbench_core.benchmarks.allreduce_report import Report, is_report, report
 
 __all__ = ["register"]
 
@@ -90,6 +91,41 @@ def run_resources_json(run_id: int) -> flask.Response:
     )
 
 
+def _report(run_id: int) -> Report | flask.Response:
+    try:
+        with access().client() as client:
+            result = client.get_run(run_id).get("result")
+    except Exception as exc:  # noqa: BLE001 - answered as a message
+        return _failure(exc)
+    if not is_report(result):
+        return flask.Response(
+            f"run {run_id} has no all-reduce report\n", status=404, mimetype="text/plain"
+        )
+    return report(result)
+
+
+def run_report_csv(run_id: int) -> flask.Response:
+    """An all-reduce run's report: one CSV row per data type and size."""
+    shown = _report(run_id)
+    if isinstance(shown, flask.Response):
+        return shown
+    return flask.Response(
+        shown.to_csv(), mimetype="text/csv", headers=_attachment(f"run-{run_id}-allreduce.csv")
+    )
+
+
+def run_report_json(run_id: int) -> flask.Response:
+    """An all-reduce run's report as JSON: units, the cap, the rows."""
+    shown = _report(run_id)
+    if isinstance(shown, flask.Response):
+        return shown
+    return flask.Response(
+        json.dumps(shown.as_dict(), indent=1),
+        mimetype="application/json",
+        headers=_attachment(f"run-{run_id}-allreduce.json"),
+    )
+
+
 def worker_metrics_zip(name: str) -> flask.Response:
     """The API's zip of one worker's series."""
     return _stream(
@@ -114,6 +150,8 @@ def register(server: flask.Flask) -> None:
     server.add_url_rule(
         "/download/workers/<name>/metrics.zip", "worker_metrics_zip", worker_metrics_zip
     )
+    for form, view in (("csv", run_report_csv), ("json", run_report_json)):
+        server.add_url_rule(f"/download/runs/<int:run_id>/allreduce.{form}", view.__name__, view)
 
 
 def run_links(run_id: int) -> list[tuple[str, str]]:
@@ -122,4 +160,12 @@ def run_links(run_id: int) -> list[tuple[str, str]]:
         ("Metrics (JSON)", f"/download/runs/{run_id}/metrics.json"),
         ("Metrics (zip)", f"/download/runs/{run_id}/metrics.zip"),
         ("Workers' resource usage (JSON)", f"/download/runs/{run_id}/resources.json"),
+    ]
+
+
+def report_links(run_id: int) -> list[tuple[str, str]]:
+    """(label, path) of an all-reduce run's report downloads."""
+    return [
+        ("Report (CSV)", f"/download/runs/{run_id}/allreduce.csv"),
+        ("Report (JSON)", f"/download/runs/{run_id}/allreduce.json"),
     ]

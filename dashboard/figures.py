@@ -301,3 +301,55 @@ def split_by_workers(rows: Sequence[Scaling]) -> Figure:
         yaxis=_axis(title={"text": "seconds"}),
     )
     return {"data": data, "layout": layout}
+
+
+# -- the all-reduce report ------------------------------------------------------------------
+
+
+def allreduce(shown: Any) -> Figure:
+    """Bus bandwidth (Gbit/s) and p50 latency (µs) against message size (bytes, log axes),
+    one line per data type, the p10-p90 latency spread as error bars, and the cap as a dashed
+    line on the bandwidth panel. ``shown``: an :class:`~mlbench_core.benchmarks.
+    allreduce_report.Report`."""
+    layout = _stacked(
+        [("busbw (Gbit/s)", "bus bandwidth"), ("p50 latency (µs)", "latency")],
+        "All-reduce: message size against bandwidth and latency",
+        520,
+        "message size (bytes)",
+        "allreduce",
+    )
+    layout["showlegend"] = True
+    layout["hovermode"] = "closest"
+    layout["xaxis"]["type"] = "log"
+    layout["yaxis2"]["type"] = "log"
+    traces = []
+    for i, dtype in enumerate(shown.dtypes):
+        rows = [r for r in shown.rows if r["dtype"] == dtype and r["latency_p50_us"] is not None]
+        color = COLORS[i % len(COLORS)]
+        sizes = [r["bytes"] for r in rows]
+        traces.append(
+            _line(dtype, sizes, [r["busbw_gbit_s"] for r in rows], color, yaxis="y",
+                  legendgroup=dtype)
+        )  # fmt: skip
+        traces.append(
+            _line(
+                f"{dtype} latency", sizes, [r["latency_p50_us"] for r in rows], color,
+                yaxis="y2", legendgroup=dtype, showlegend=False,
+                error_y={
+                    "type": "data", "symmetric": False, "color": color, "thickness": 1,
+                    "array": [r["latency_p90_us"] - r["latency_p50_us"] for r in rows],
+                    "arrayminus": [r["latency_p50_us"] - r["latency_p10_us"] for r in rows],
+                },
+            )
+        )  # fmt: skip
+    if shown.cap_gbit_s is not None:
+        cap = shown.cap_gbit_s
+        layout["shapes"] = [
+            {"type": "line", "xref": "x domain", "x0": 0, "x1": 1, "yref": "y", "y0": cap,
+             "y1": cap, "line": {"dash": "dash", "color": "#111827"}, "name": "cap"}
+        ]  # fmt: skip
+        layout.setdefault("annotations", []).append(
+            {"text": f"cap {cap:g} Gbit/s", "showarrow": False, "xref": "x domain", "x": 0,
+             "xanchor": "left", "yref": "y", "y": cap, "yanchor": "bottom"}
+        )  # fmt: skip
+    return {"data": traces, "layout": layout}

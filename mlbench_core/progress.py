@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from mlbench_core.benchmarks.registry import REGISTRY
 from mlbench_core.text import parse_date, show_seconds
 
 __all__ = ["EPOCH", "VALIDATING", "Progress", "progress"]
@@ -102,8 +103,11 @@ def progress(
     if not has_points:
         what = "starting workers" if meta.get("launched") else "preparing"
         return Progress(what, epochs=epochs)
-    if epochs is None:  # no epochs (the all-reduce benchmark): measuring
-        return Progress("measuring", epochs=None)
+    spec = REGISTRY.get(str(run.get("benchmark") or ""))
+    if spec is not None and spec.kind == "communication":
+        return Progress("measuring")
+    if epochs is None:  # a custom image, or no plan recorded: epochs as they come
+        return Progress("training", epoch=done + 1, done=done)
     if done >= epochs:
         return Progress("finishing", epoch=done, epochs=epochs, done=done)
     current = done + 1

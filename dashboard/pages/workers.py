@@ -6,11 +6,11 @@ from typing import Any
 
 from dash import Dash, Input, Output, State, dash_table, dcc, html, no_update
 
-from dashboard import figures
+from dashboard import figures, resource_feed
 from dashboard.api import access, guarded, href
 from dashboard.components import error_box, graph, link_cell, poller
-from dashboard.live import Owner, newest_per_pod, tails
-from dashboard.series import RESOURCES, Series, derive
+from dashboard.live import Owner, newest_per_pod
+from dashboard.series import RESOURCES
 from mlbench_core.text import show_date
 
 PAGE = {"path": "/", "name": "Workers", "title": "mlbench: workers"}
@@ -100,16 +100,6 @@ def _order(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(pods, key=lambda p: (-(p.get("run_id") or 0), p.get("rank") or 0, p["name"]))
 
 
-def charts(names: list[str], series: dict[str, Series]) -> list[Any]:
-    """One chart per resource, one line per worker (drawn even without points, so that
-    polls can extend them)."""
-    out = []
-    for resource in RESOURCES:
-        traces = [(n, *derive(resource, series.get(n, {}).get(resource.series, []))) for n in names]
-        out.append(figures.lines(resource.title, resource.unit, traces))
-    return out
-
-
 def register(app: Dash) -> None:
     graphs = [f"workers-{r.key}" for r in RESOURCES]
 
@@ -151,29 +141,16 @@ def register(app: Dash) -> None:
                 or (fresh and not feed.get("drawn"))  # the first points: no "no samples" note
             ):
                 series = client.get_all_metrics(summarize=SUMMARIZE)
-                feed = {
-                    "pods": names,
-                    "drawn": any(series.get(n) for n in names),
-                    "cursors": latest,
-                    "tails": {n: tails(series.get(n, {})) for n in names},
-                    "points": 0,
-                }
-                return (
-                    table, None, {}, *charts(names, series), *[no_update] * len(graphs), feed,
-                )  # fmt: skip
-            parts: dict[str, list] = {r.key: [] for r in RESOURCES}
-            for index, name in enumerate(names):
-                if name not in fresh:
-                    continue
-                cursor = feed["cursors"].get(name)
-                new = Owner.pod(name).fetch(client, since=cursor, summarize=SUMMARIZE)
-                before = feed["tails"].get(name, {})
-                for resource in RESOURCES:
-                    points = new.get(resource.series, [])
-                    xs, ys = derive(resource, points, before.get(resource.series))
-                    parts[resource.key].append((index, xs, ys))
-                    feed["points"] += len(xs)
-                feed["tails"][name] = {**before, **tails(new)}
-                feed["cursors"][name] = latest[name]
-        extensions = [figures.extension(parts[r.key]) for r in RESOURCES]
+                figs = resource_feed.charts(names, series)
+                feed = resource_feed.start(names, series, latest)
+                return (table, None, {}, *figs, *[no_update] * len(graphs), feed)
+            new = {
+                name: (
+                    Owner.pod(name).fetch(client, since=feed["cursors"].get(name),
+                                          summarize=SUMMARIZE),
+                    latest[name],
+                )
+                for name in fresh
+            }  # fmt: skip
+        extensions, feed = resource_feed.extend(feed, new)
         return (table, None, {}, *[no_update] * len(graphs), *extensions, feed)

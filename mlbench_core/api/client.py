@@ -476,11 +476,17 @@ class ApiClient:
         )
 
     def get_logs(
-        self, run_id: int, rank: int | None = None, after: int = 0, limit: int = 1000
+        self,
+        run_id: int,
+        rank: int | None = None,
+        after: int = 0,
+        limit: int = 1000,
+        tail: bool = False,
     ) -> dict[str, Any]:
-        """Log lines with ids after ``after``, oldest first: ``{"lines": [...], "next": id}``;
-        pass ``next`` as ``after`` to resume."""
-        params = {"rank": rank, "after": after, "limit": limit}
+        """Log lines with ids after ``after``, oldest first: ``{"lines": [...], "next": id}``
+        (the first ``limit``, or with ``tail`` the newest ``limit``); pass ``next`` as
+        ``after`` to resume."""
+        params = {"rank": rank, "after": after, "limit": limit, "tail": tail or None}
         return self._json("GET", f"/runs/{run_id}/logs", params=params)
 
     def admit_run(self, run_id: int) -> dict[str, Any]:

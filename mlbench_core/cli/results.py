@@ -59,7 +59,6 @@ def show_outcome(run: dict[str, Any], out: Console) -> None:
         return
     if is_report(result):
         out.print(report_table(report(result)))
-        result = {k: v for k, v in result.items() if k != "rows"}
     out.print(result_table(result))
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from dash.testing.wait import until
+from selenium.common.exceptions import StaleElementReferenceException
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 WIDTH = 1400
@@ -54,8 +55,15 @@ def figure_layout(browser: Any, graph_id: str) -> dict:
 
 
 def text_of(browser: Any, selector: str) -> str:
-    found = browser.find_elements(selector)
-    return found[0].text if found else ""
+    """The text of the first element ``selector`` finds ('' when none); read again when a
+    poll replaced the element meanwhile."""
+    for _ in range(5):
+        found = browser.find_elements(selector)
+        try:
+            return found[0].text if found else ""
+        except StaleElementReferenceException:
+            continue
+    return ""
 
 
 def wait_for_text(browser: Any, selector: str, text: str, timeout: float = 30) -> None:

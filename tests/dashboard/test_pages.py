@@ -168,8 +168,13 @@ def test_run_details_graphs_logs_result_and_downloads(page, api, downloads):
     wait_for_text(browser, "#run-logs", "[0] rank 0: epoch 1/4 done")
     assert "a warning on stderr" in text_of(browser, "#run-logs")
     wait_for_text(browser, "#run-result", "val_accuracy 95 reached in 40.0 s")
-    wait_for_text(browser, "#run-record", '"torch": "2.13.0"')
+    wait_for_text(browser, "#run-result-table", "time to target 40.0 s")
+    assert "compute (rank 0)" in text_of(browser, "#run-result-table")
+    wait_for_text(browser, "#run-record-tables", "torch 2.13.0")
     wait_for_text(browser, "#run-info", "FINISHED")
+    assert "done after epoch 4" in text_of(browser, "#run-info")
+    assert not browser.find_element("#run-stop-box").is_displayed()  # nothing to stop
+    assert not browser.find_element("#run-report-box").is_displayed()
 
     screenshot(browser, "run-details")
 
@@ -223,19 +228,68 @@ def test_the_run_page_and_the_runs_table_say_what_held(page, api):
     assert "1 CPU, no cap (not applied yet)" in text_of(browser, "#runs-table")
 
 
-def test_the_0a_result_shows_the_bandwidth_reached_against_the_cap(page, api):
+def _allreduce_rows() -> list[dict]:
+    rows = []
+    for dtype, width in (("float32", 4), ("float16", 2)):
+        for elements in (1, 1000, 100000, 500000):
+            nbytes = elements * width
+            median = 2e-4 + nbytes / 1.15e6
+            rows.append({"dtype": dtype, "elements": elements, "bytes": nbytes,
+                         "world_size": 2, "repeats": 20, "median_s": median,
+                         "p10_s": median * 0.95, "p90_s": median * 1.1, "min_s": median * 0.9,
+                         "rank_median_min_s": median * 0.97, "rank_median_max_s": median,
+                         "algbw_bytes_per_s": nbytes / median,
+                         "busbw_bytes_per_s": nbytes / median, "skipped": None})  # fmt: skip
+    return rows
+
+
+def test_the_0a_page_shows_the_size_table_and_chart_with_the_cap(page, api, downloads):
     run = api.create_run("ar-capped", 2, benchmark="0a", max_bandwidth=10)
-    row = {"dtype": "float32", "elements": 500000, "bytes": 2000000, "median_s": 1.7,
-           "busbw_bytes_per_s": 1.15e6}  # fmt: skip
-    api.put_result(run["id"], {"benchmark": "0a", "total_time_s": 12.0, "rows": [row],
-                               "bandwidth_cap_mbit_s": 10.0,
+    api.update_run(run["id"], state="STARTED")
+    api.put_result(run["id"], {"benchmark": "0a", "world_size": 2, "total_time_s": 12.0,
+                               "rows": _allreduce_rows(), "bandwidth_cap_mbit_s": 10.0,
                                "busbw_at_largest": {"float32": {"bytes": 2000000,
                                                                 "busbw_mbit_s": 9.2,
                                                                 "of_cap": 0.92}}})  # fmt: skip
+    api.update_run(run["id"], state="FINISHED")
     browser = page(f"/runs/{run['id']}")
     wait_for_text(
         browser, "#run-result", "bus bandwidth 9.2 Mbit/s (float32, cap 10 Mbit/s: 92% of it)"
     )
+    wait_for_text(browser, "#run-report-table", "busbw (Gbit/s)")
+    table = browser.find_elements("#run-report-table tbody tr")
+    assert len(table) == 8  # one row per dtype and size
+    assert text_of(browser, "#run-report-table tbody tr").startswith("float32 4 1 ")
+    assert wait_for_points(browser, "run-report-chart", at_least=16) == [4, 4, 4, 4]
+    shapes = figure_layout(browser, "run-report-chart")["shapes"]
+    assert [s["y0"] for s in shapes] == [0.01]  # the 10 Mbit/s cap, in Gbit/s
+    assert not browser.find_element("#run-charts-box").is_displayed()  # no empty epoch charts
+    assert "{'dtype'" not in text_of(browser, "#run-result")
+    screenshot(browser, "run-allreduce")
+    browser.find_element("#run-report-0").click()
+    target = downloads / f"run-{run['id']}-allreduce.csv"
+    until(lambda: target.exists() and target.stat().st_size > 0, timeout=20)
+    time.sleep(0.5)
+    lines = target.read_text().splitlines()
+    assert lines[0].startswith("dtype,bytes,elements,latency_p50_us") and len(lines) == 9
+
+
+def test_a_failed_run_says_why_with_the_failing_ranks_last_lines(page, api):
+    run = seed_run(api, "broken", finish=False)
+    api.post_logs(
+        run["id"],
+        [{"rank": 1, "stream": "stderr", "line": f"frame {i}"} for i in range(30)]
+        + [{"rank": 1, "stream": "stderr", "line": "RuntimeError: out of memory"}],
+    )
+    reason = "rank 1 exited with code 1; the other ranks were stopped"
+    api.update_run(run["id"], state="FAILED", job_metadata={"failure": reason})
+    browser = page(f"/runs/{run['id']}")
+    wait_for_text(browser, "#run-failure", reason)
+    wait_for_text(browser, "#run-failure-lines", "RuntimeError: out of memory")
+    lines = text_of(browser, "#run-failure-lines").splitlines()
+    assert lines[-1] == "RuntimeError: out of memory" and len(lines) == 15
+    assert not browser.find_element("#run-stop-box").is_displayed()
+    screenshot(browser, "run-failed")
 
 
 def test_run_details_follow_new_points_and_lines(page, api):
@@ -256,10 +310,13 @@ def test_run_details_stop_and_delete_with_confirmation(page, api):
     run = seed_run(api, "doomed", finish=False)
     browser = page(f"/runs/{run['id']}")
     wait_for_text(browser, "#run-info", "STARTED")
+    wait_for_text(browser, "#run-story", "Training epoch")
     browser.find_element("#run-stop button").click()
     until(lambda: _alert(browser), timeout=10).accept()
     wait_for_text(browser, "#run-notice", "CANCELLED")
     assert api.get_run(run["id"])["state"] == "CANCELLED"
+    until(lambda: not browser.find_element("#run-stop-box").is_displayed(), timeout=15,
+          msg="Stop is still offered on a cancelled run")  # fmt: skip
 
     browser.find_element("#run-delete button").click()
     until(lambda: _alert(browser), timeout=10).accept()
@@ -304,10 +361,14 @@ def test_compare_page_speedup_of_three_runs(page, api):
     screenshot(browser, "compare")
 
 
-def test_api_errors_are_messages_not_tracebacks(page, browser, live_server):
+def test_a_deleted_run_says_so_once_and_nothing_is_live(page, browser, live_server):
     browser = page("/runs/999999")
-    wait_for_text(browser, "#run-error", "Not found: run 999999 not found")
+    wait_for_text(browser, "#run-header", "Run 999999 was deleted or never existed")
+    assert not browser.find_element("#run-content").is_displayed()
+    time.sleep(3)  # a poll or two later: still one message, no error boxes
     assert "Traceback" not in browser.driver.page_source
+    assert browser.driver.page_source.count("Not found") == 0
+    assert text_of(browser, "#run-error") == ""
 
     log_in(browser, live_server, None)
     open_page(browser, live_server, "/runs")

@@ -51,8 +51,10 @@ def test_validating_only_after_the_last_epoch_mark():
         "epoch": [{"date": _at(10), "value": 1}],
         "validation_started": [{"date": _at(5), "value": 1}, {"date": _at(18), "value": 2}],
     }
-    assert progress(_run(), series, now=T0 + timedelta(seconds=19)).text().startswith(
-        "validating epoch 2 of 5"
+    assert (
+        progress(_run(), series, now=T0 + timedelta(seconds=19))
+        .text()
+        .startswith("validating epoch 2 of 5")
     )
     series["validation_started"].pop()
     assert progress(_run(), series).phase == "training"
@@ -63,7 +65,9 @@ def test_ended_runs_and_runs_without_epochs():
     assert progress(_run(), series).text() == "finishing after epoch 5 of 5"
     assert progress(_run("FINISHED"), series).text() == "done after epoch 5 of 5"
     assert progress(_run("FAILED"), {}).text() == "failed"
-    allreduce = {"state": "STARTED", "job_metadata": {}}
+    unplanned = {"state": "STARTED", "job_metadata": {}}
+    assert progress(unplanned, series).text() == "training epoch 6"
+    allreduce = {"state": "STARTED", "benchmark": "0a", "job_metadata": {}}
     assert progress(allreduce, {"allreduce_latency_us": [{"date": _at(1), "value": 3}]}).phase == (
         "measuring"
     )

@@ -55,14 +55,22 @@ def get_logs(
         int, Query(ge=0, le=MAX_ROW_ID, description="Only lines with a larger id")
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1_000,
+    tail: Annotated[
+        bool,
+        Query(description="The newest ``limit`` lines (after ``after``) instead of the oldest"),
+    ] = False,
 ) -> LogPage:
-    """Lines of the run (or of one rank) after id ``after``, oldest first."""
+    """Lines of the run (or of one rank) after id ``after``, oldest first: the first
+    ``limit`` of them, or with ``tail`` the last ``limit``."""
     run_or_404(session, run_id)
     query = select(LogLine).where(LogLine.run_id == run_id, LogLine.id > after)
     if rank is not None:
         query = query.where(LogLine.rank == rank)
+    order = LogLine.id.desc() if tail else LogLine.id
+    rows = list(session.scalars(query.order_by(order).limit(limit)))
+    if tail:
+        rows.reverse()
     lines = [
-        LogLineOut(id=x.id, rank=x.rank, stream=x.stream, line=x.line, date=x.date)
-        for x in session.scalars(query.order_by(LogLine.id).limit(limit))
+        LogLineOut(id=x.id, rank=x.rank, stream=x.stream, line=x.line, date=x.date) for x in rows
     ]
     return LogPage(lines=lines, next=lines[-1].id if lines else after)

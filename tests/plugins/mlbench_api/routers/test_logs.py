@@ -32,6 +32,9 @@ def test_lines_come_back_in_order_and_resume_after_an_id(api, run):
     }
     rank1 = api.get(url, params={"rank": 1, "limit": 2}).json()
     assert [ln["line"] for ln in rank1["lines"]] == ["r1 line 0", "r1 line 1"]
+    newest = api.get(url, params={"rank": 1, "limit": 2, "tail": "true"}).json()
+    assert [ln["line"] for ln in newest["lines"]] == ["r1 line 2", "Traceback: boom"]
+    assert newest["next"] == later["next"]
 
 
 def test_bad_log_input_is_422_and_unknown_run_404(api, run):
