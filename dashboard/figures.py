@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from dashboard.series import Scaling, phase_label
+from dashboard.series import MEASURES, Scaling, phase_label
 
 Figure = dict[str, Any]
 XY = tuple[Sequence[Any], Sequence[float]]
@@ -230,17 +230,28 @@ def extension(parts: Sequence[tuple[int, Sequence[Any], Sequence[float]]]) -> An
 _WORKERS_AXIS = _axis(title={"text": "workers"}, dtick=1)
 
 
-def speedup(rows: Sequence[Scaling], base_workers: int | None) -> Figure:
-    """Speedup against the baseline, with ideal (linear) speedup for reference."""
-    workers = [r.workers for r in rows]
+Lines = Mapping[str, Sequence[Scaling]]  # series name ("" when one) -> rows
+
+
+def _named(name: str, what: str) -> str:
+    return f"{name}: {what}" if name else what
+
+
+def speedup(series: Lines, base_workers: int | None) -> Figure:
+    """Speedup against the baseline per series, with ideal (linear) speedup for reference."""
+    workers = sorted({r.workers for rows in series.values() for r in rows})
     base = "1 worker" if base_workers in (None, 1) else f"{base_workers} workers (taken as ideal)"
     data = [
         {"type": "scatter", "x": workers, "y": workers, "name": "ideal", "mode": "lines",
          "line": {"dash": "dot", "color": "#9ca3af"}},
-        {"type": "scatter", "x": workers, "y": [r.speedup for r in rows], "name": "speedup",
-         "mode": "lines+markers", "line": {"color": COLORS[0]}, "marker": {"size": 9},
-         "text": [f"{r.runs} run(s)" for r in rows]},
     ]  # fmt: skip
+    for i, (name, rows) in enumerate(series.items()):
+        data.append(
+            {"type": "scatter", "x": [r.workers for r in rows], "y": [r.speedup for r in rows],
+             "name": _named(name, "speedup"), "mode": "lines+markers",
+             "line": {"color": COLORS[i % len(COLORS)]}, "marker": {"size": 9},
+             "text": [f"{r.runs} run(s)" for r in rows]}
+        )  # fmt: skip
     layout = _layout(
         "Speedup",
         height=300,
@@ -250,11 +261,13 @@ def speedup(rows: Sequence[Scaling], base_workers: int | None) -> Figure:
     return {"data": data, "layout": layout}
 
 
-def efficiency(rows: Sequence[Scaling]) -> Figure:
+def efficiency(series: Lines) -> Figure:
     data = [
         {"type": "scatter", "x": [r.workers for r in rows],
          "y": [100 * r.efficiency for r in rows], "mode": "lines+markers",
-         "marker": {"size": 9}, "line": {"color": COLORS[2]}, "name": "efficiency"},
+         "marker": {"size": 9}, "line": {"color": COLORS[(i + 2) % len(COLORS)]},
+         "name": _named(name, "efficiency")}
+        for i, (name, rows) in enumerate(series.items())
     ]  # fmt: skip
     layout = _layout(
         "Scaling efficiency",
@@ -269,17 +282,25 @@ def efficiency(rows: Sequence[Scaling]) -> Figure:
     return {"data": data, "layout": layout}
 
 
-def time_to_target(rows: Sequence[Scaling]) -> Figure:
+def time_to_target(series: Lines) -> Figure:
+    """The compared value per worker count (grouped bars per series): time to target, or
+    (synthetic data) throughput."""
+    first = next((rows for rows in series.values() if rows), [])
+    measure = first[0].measure if first else "time_to_target_s"
+    label = MEASURES[measure][0]
+    unit = " s" if measure == "time_to_target_s" else " samples/s"
     data = [
-        {"type": "bar", "x": [str(r.workers) for r in rows],
-         "y": [r.time_to_target_s for r in rows], "marker": {"color": COLORS[0]},
-         "text": [f"{r.time_to_target_s:.1f} s" for r in rows], "name": "time to target"},
+        {"type": "bar", "x": [str(r.workers) for r in rows], "y": [r.value for r in rows],
+         "marker": {"color": COLORS[i % len(COLORS)]},
+         "text": [f"{r.value:.1f}{unit}" for r in rows], "name": _named(name, label)}
+        for i, (name, rows) in enumerate(series.items())
     ]  # fmt: skip
     layout = _layout(
-        "Time to target",
+        label[0].upper() + label[1:].split(" (")[0],
         height=300,
+        barmode="group",
         xaxis=_axis(title={"text": "workers"}, type="category"),
-        yaxis=_axis(title={"text": "seconds (median)"}),
+        yaxis=_axis(title={"text": f"{label}, median"}),
     )
     return {"data": data, "layout": layout}
 

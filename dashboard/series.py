@@ -231,63 +231,92 @@ def split_bars(
 # -- comparing runs -------------------------------------------------------------------------
 
 
+MEASURES = {  # what a configuration is compared by: name -> (label, lower is better)
+    "time_to_target_s": ("time to target (s)", True),
+    "throughput": ("throughput (samples/s)", False),  # synthetic data: no goal to reach
+}
+
+
 @dataclass(frozen=True)
 class Scaling:
-    """How one worker count did against the baseline (1 worker, when there is such a run)."""
+    """How one worker count did against the baseline (1 worker, when there is such a run),
+    in one configuration: by its time to target, or (synthetic data) its throughput."""
 
     workers: int
     runs: int
-    time_to_target_s: float
+    value: float  # median over the runs
     speedup: float
     efficiency: float
     split: dict[str, float]
+    measure: str = "time_to_target_s"
+
+    @property
+    def time_to_target_s(self) -> float | None:
+        return self.value if self.measure == "time_to_target_s" else None
 
 
 SPLIT_KEYS = ("compute_s", "communication_s", "data_loading_s")
 
 
-def comparable(run: Mapping[str, Any]) -> tuple[int, float, dict[str, float]] | None:
-    """(workers, time to target, split) of a finished run whose result has them, else None."""
+def _positive(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value) and value > 0
+
+
+def comparable(run: Mapping[str, Any]) -> tuple[int, float, str, dict[str, float]] | None:
+    """(workers, value, measure, split) of a finished run whose result has them: its time to
+    target, or for synthetic data its throughput; else None."""
     result = run.get("result")
     if run.get("state") != "FINISHED" or not isinstance(result, Mapping):
         return None
-    seconds_ = result.get("time_to_target_s")
     workers = result.get("world_size", run.get("num_workers"))
-    if not isinstance(seconds_, int | float) or not math.isfinite(seconds_) or seconds_ <= 0:
-        return None
     if not isinstance(workers, int) or workers < 1:
+        return None
+    if _positive(result.get("time_to_target_s")):
+        measure = "time_to_target_s"
+    elif (run.get("synthetic") or result.get("synthetic")) and _positive(result.get("throughput")):
+        measure = "throughput"
+    else:
         return None
     split_in = result.get("split") if isinstance(result.get("split"), Mapping) else {}
     split = {k: float(split_in[k]) for k in SPLIT_KEYS if isinstance(split_in.get(k), int | float)}
-    return workers, float(seconds_), split
+    return workers, float(result[measure]), measure, split
 
 
 def scaling(runs: Iterable[Mapping[str, Any]]) -> tuple[list[Scaling], int | None]:
-    """Time to target, speedup and efficiency per worker count, and the baseline's count.
+    """Time to target (or throughput), speedup and efficiency per worker count, and the
+    baseline's count, for runs of ONE configuration (:mod:`mlbench_core.configuration`).
 
-    Runs of one worker count are summarised by their median time and mean split. The
-    baseline is 1 worker; without such a run it is the smallest count N0, taken to scale
-    ideally (speedup N0 at N0 workers). Runs that cannot be compared are left out.
-    """
+    Runs of one worker count are summarised by their median and mean split. The baseline is
+    1 worker; without such a run it is the smallest count N0, taken to scale ideally
+    (speedup N0 at N0 workers). Runs that cannot be compared are left out, and so are runs
+    measured otherwise than the first one (they are of another configuration)."""
     by_workers: dict[int, list[tuple[float, dict[str, float]]]] = {}
+    measure = None
     for run in runs:
         found = comparable(run)
-        if found is not None:
-            workers, seconds_, split = found
-            by_workers.setdefault(workers, []).append((seconds_, split))
-    if not by_workers:
+        if found is None:
+            continue
+        workers, value, kind, split = found
+        measure = measure or kind
+        if kind == measure:
+            by_workers.setdefault(workers, []).append((value, split))
+    if not by_workers or measure is None:
         return [], None
+    lower_is_better = MEASURES[measure][1]
     base_workers = min(by_workers)
-    base_time = statistics.median(t for t, _ in by_workers[base_workers])
+    base = statistics.median(v for v, _ in by_workers[base_workers])
     rows = []
     for workers in sorted(by_workers):
         entries = by_workers[workers]
-        time_ = statistics.median(t for t, _ in entries)
-        speedup = base_workers * base_time / time_
+        value = statistics.median(v for v, _ in entries)
+        ratio = base / value if lower_is_better else value / base
+        speedup = base_workers * ratio
         split = {
             key: statistics.fmean(s[key] for _, s in entries if key in s)
             for key in SPLIT_KEYS
             if any(key in s for _, s in entries)
         }
-        rows.append(Scaling(workers, len(entries), time_, speedup, speedup / workers, split))
+        rows.append(
+            Scaling(workers, len(entries), value, speedup, speedup / workers, split, measure)
+        )
     return rows, base_workers

@@ -85,10 +85,16 @@ def seed_run(
     reach_at: float | None = None,
     split: dict[str, float] | None = None,
     synthetic: bool = False,
+    light: bool = False,
+    throughput: float = 1234.5,
+    tags: list[str] | None = None,
 ) -> dict[str, Any]:
     """A run of ``workers`` pods with metrics, logs, record and (``finish``) its result
     (``synthetic``: throughput only, as the worker reports it for random data)."""
-    run = api.create_run(name, workers, benchmark=benchmark, synthetic=synthetic)
+    extra: dict[str, Any] = {"light_target": True} if light else {}
+    if tags:
+        extra["tags"] = tags
+    run = api.create_run(name, workers, benchmark=benchmark, synthetic=synthetic, **extra)
     run_id = run["id"]
     api.update_run(run_id, state="STARTED")
     total = epochs * epoch_s
@@ -115,7 +121,7 @@ def seed_run(
     if finish:
         seconds = reach_at if reach_at is not None else total
         aim = (
-            {"goal": None, "synthetic": True, "throughput": 1234.5}
+            {"goal": None, "synthetic": True, "throughput": throughput}
             if synthetic
             else {"goal": GOAL, "reached": True, "time_to_target_s": seconds}
         )

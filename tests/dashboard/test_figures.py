@@ -81,14 +81,16 @@ def test_scaling_figures():
         Scaling(1, 1, 100.0, 1.0, 1.0, {"compute_s": 90.0}),
         Scaling(2, 1, 60.0, 100 / 60, 100 / 120, {"compute_s": 45.0, "communication_s": 12.0}),
     ]
-    speedup = valid(figures.speedup(rows, 1))
+    speedup = valid(figures.speedup({"": rows}, 1))
     assert list(speedup.data[1].y) == [1.0, 100 / 60]
     assert list(speedup.data[0].y) == [1, 2]  # ideal
-    efficiency = valid(figures.efficiency(rows))
+    efficiency = valid(figures.efficiency({"": rows}))
     assert list(efficiency.data[0].y) == pytest.approx([100.0, 100 * 100 / 120])
     split = valid(figures.split_by_workers(rows))
     assert list(split.data[1].y) == [0.0, 12.0]
-    valid(figures.time_to_target(rows))
+    assert valid(figures.time_to_target({"": rows})).layout.title.text == "Time to target"
+    two = valid(figures.speedup({"cpus 1": rows, "cpus 2": rows[:1]}, 1))
+    assert [t.name for t in two.data] == ["ideal", "cpus 1: speedup", "cpus 2: speedup"]
 
 
 def test_blank_says_why():

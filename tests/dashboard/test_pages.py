@@ -361,6 +361,53 @@ def test_compare_page_speedup_of_three_runs(page, api):
     screenshot(browser, "compare")
 
 
+def _plot(browser, graph: str, trace: int) -> list:
+    return browser.driver.execute_script(
+        f"const g = document.querySelector('#{graph} .js-plotly-plot');"
+        f"return g && g.data && g.data[{trace}] ? g.data[{trace}].y : null;"
+    )
+
+
+def test_compare_never_pools_full_light_and_synthetic_runs(page, api):
+    for workers, full, light, rate in ((1, 100.0, 30.0, 1000.0), (2, 60.0, 45.0, 1500.0)):
+        seed_run(api, f"full-{workers}w", workers=workers, epochs=2, reach_at=full)
+        seed_run(api, f"light-{workers}w", workers=workers, epochs=2, reach_at=light, light=True)
+        seed_run(api, f"synth-{workers}w", workers=workers, epochs=2, synthetic=True,
+                 throughput=rate)  # fmt: skip
+    browser = page("/compare")
+    wait_for_points(browser, "compare-speedup", at_least=4)
+    expected = {"full": 100 / 60, "light": 30 / 45, "synth": 1.5}
+    for kind in ("light", "synth", "full"):
+        _choose_config(browser, kind)
+        until(lambda k=kind: _plot(browser, "compare-speedup", 1)
+              == pytest.approx([1.0, expected[k]]), timeout=15,
+              msg=f"{kind}: {_plot(browser, 'compare-speedup', 1)}")  # fmt: skip
+        options = browser.driver.execute_script(
+            "return [...document.querySelectorAll('#compare-runs label')].map(l => l.innerText)"
+        )
+        assert len(options) == 2 and all(o.startswith(kind) for o in options), options
+        fixed = text_of(browser, "#compare-fixed")
+        assert ("light" in fixed) == (kind == "light") and ("synthetic" in fixed) == (
+            kind == "synth"
+        )
+        apart = text_of(browser, "#compare-apart-table")
+        assert apart.count("-1w") == 2 and apart.count("-2w") == 2 and kind + "-" not in apart
+        assert "(here " in apart
+    screenshot(browser, "compare-configurations")
+
+
+def _choose_config(browser, kind: str) -> None:
+    """Follow the link of a configuration."""
+    labels = {"full": "goal full, data real", "light": "goal light, data real",
+              "synth": "goal none, data synthetic"}  # fmt: skip
+    wanted = f"{labels[kind]} (2 runs)"
+    links = until(lambda: browser.find_elements("#compare-config a"), timeout=10)
+    texts = [link.text.strip() for link in links]
+    assert wanted in texts, texts
+    links[texts.index(wanted)].click()
+    until(lambda: wanted in text_of(browser, "#compare-config a.current"), timeout=10)
+
+
 def test_a_deleted_run_says_so_once_and_nothing_is_live(page, browser, live_server):
     browser = page("/runs/999999")
     wait_for_text(browser, "#run-header", "Run 999999 was deleted or never existed")

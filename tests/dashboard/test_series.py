@@ -171,7 +171,12 @@ def finished(workers: int, seconds: float, **split: float) -> dict:
 
 
 def test_comparable_needs_a_finished_run_with_a_time():
-    assert comparable(finished(2, 10.0, compute_s=6.0)) == (2, 10.0, {"compute_s": 6.0})
+    assert comparable(finished(2, 10.0, compute_s=6.0)) == (
+        2, 10.0, "time_to_target_s", {"compute_s": 6.0}
+    )  # fmt: skip
+    synthetic = {"state": "FINISHED", "synthetic": True, "num_workers": 2,
+                 "result": {"throughput": 500.0, "world_size": 2}}  # fmt: skip
+    assert comparable(synthetic) == (2, 500.0, "throughput", {})
     assert comparable({**finished(2, 10.0), "state": "FAILED"}) is None
     assert comparable({"state": "FINISHED", "result": {"time_to_target_s": None}}) is None
     assert comparable({"state": "FINISHED", "result": "text"}) is None
@@ -209,6 +214,17 @@ def test_without_one_worker_the_smallest_count_is_the_ideal_baseline():
     assert base == 2
     assert rows[0].speedup == 2.0 and rows[0].efficiency == 1.0
     assert rows[1].speedup == pytest.approx(100 / 30)
+
+
+def test_throughput_scales_the_other_way():
+    def synthetic(workers: int, rate: float) -> dict:
+        return {"state": "FINISHED", "synthetic": True, "num_workers": workers,
+                "result": {"throughput": rate, "world_size": workers}}  # fmt: skip
+
+    rows, base = scaling([synthetic(1, 100.0), synthetic(2, 150.0), finished(2, 10.0)])
+    assert base == 1 and [r.measure for r in rows] == ["throughput", "throughput"]
+    assert [r.speedup for r in rows] == [1.0, 1.5]  # the time-to-target run is left out
+    assert rows[1].time_to_target_s is None
 
 
 def test_nothing_to_compare():
