@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from mlbench_core.cli.common import CliError, connect, console, find_run
 from mlbench_core.nightly.compare import METRICS, compare_entry, measure
 from mlbench_core.nightly.flow import peak_memory
 from mlbench_core.nightly.suite import SuiteError, load_suite
+from mlbench_core.progress import EPOCH, VALIDATING, progress
 from mlbench_core.settings import Settings
 
 __all__ = ["add_compare", "add_nightly"]
@@ -87,6 +89,8 @@ def cmd_nightly_run(args: argparse.Namespace, settings: Settings) -> int:
             out.print("see it with: mlbench nightly report")
             return EXIT_OK
         state = dag_run.get("state")
+        day = (dag_run.get("logical_date") or body["logical_date"])[:10]
+        shown: dict[str, str] = {}
         while state not in ("success", "failed"):
             time.sleep(2)
             got = requests.get(
@@ -94,7 +98,7 @@ def cmd_nightly_run(args: argparse.Namespace, settings: Settings) -> int:
             )
             got.raise_for_status()
             state = got.json()["state"]
-        day = (dag_run.get("logical_date") or body["logical_date"])[:10]
+            _show_entries(client, day, shown, out)
         out.print(f"{DAG_ID} ended: {state}")
         try:
             stored = client.get_nightly_report(day)
@@ -102,6 +106,25 @@ def cmd_nightly_run(args: argparse.Namespace, settings: Settings) -> int:
             raise CliError(f"no report for {day}: the nightly failed before comparing") from None
     _print_report(stored, out)
     return EXIT_OK if state == "success" else EXIT_FAILED
+
+
+def _show_entries(client: Any, day: str, shown: dict[str, str], out: Any) -> None:
+    """A line for each of tonight's runs whose progress changed: which entry runs, and where
+    it is (``nightly-<day>-...`` runs, ETA left out so that a line means a change)."""
+    prefix = f"nightly-{day.replace('-', '')}-"
+    for run in client.get_runs():
+        if not str(run.get("name", "")).startswith(prefix):
+            continue
+        where = progress(run, {})
+        if run["state"] == "STARTED":
+            marks = client.get_run_metrics(run["id"], metric_filter=EPOCH)
+            latest = client.get_run_metrics(run["id"], last_n=1)
+            where = progress(run, {**marks, VALIDATING: latest.get(VALIDATING, [])},
+                             has_points=bool(latest))  # fmt: skip
+        text = f"{run['state']}: {replace(where, eta_s=None).text()}"
+        if shown.get(run["name"]) != text:
+            shown[run["name"]] = text
+            out.print(f"{escape(run['name'])}  {escape(text)}")
 
 
 def cmd_nightly_report(args: argparse.Namespace, settings: Settings) -> int:

@@ -92,6 +92,10 @@ def test_a_nightly_reports_and_a_slowdown_is_a_regression(home, tmp_path):
         first = mlbench(stack, "nightly", "run", "--suite", str(suite), "--wait")
         assert first.returncode == 0, first.stdout + first.stderr
         assert "insufficient-history" in first.stdout
+        # --wait says which entry runs and where it is, then how each ended
+        progress = [line for line in first.stdout.splitlines() if line.startswith("nightly-")]
+        assert any("FINISHED: done" in line for line in progress), first.stdout
+        assert len({line.split()[0] for line in progress}) >= len(KEYS), first.stdout
         client = connect(stack.settings)
         stored = client.get_nightly_report(today)
         report = stored["report"]
