@@ -17,12 +17,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlbench_core.benchmarks.registry import REGISTRY
+from mlbench_core.engine.marks import EPOCH, VALIDATING
 from mlbench_core.text import parse_date, show_seconds
 
 __all__ = ["EPOCH", "VALIDATING", "Progress", "progress"]
 
-EPOCH = "epoch"
-VALIDATING = "validation_started"
 ENDED = {"FINISHED": "done", "FAILED": "failed", "CANCELLED": "cancelled"}
 
 

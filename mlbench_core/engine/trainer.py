@@ -25,9 +25,9 @@ from mlbench_core.engine import checkpoint
 from mlbench_core.engine.aggregation import Aggregator, all_reduce_sum, make_aggregator
 from mlbench_core.engine.distributed import DistContext, collective
 from mlbench_core.engine.goals import Goal, GoalWatch
+from mlbench_core.engine.marks import VALIDATING
 from mlbench_core.engine.metrics import Metric
 from mlbench_core.engine.tracker import PhaseTracker
-from mlbench_core.progress import VALIDATING
 
 __all__ = ["Task", "TaskContext", "train"]
 
