@@ -278,6 +278,12 @@ def tails(series: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, dict[s
     return {name: dict(points[-1]) for name, points in series.items() if points}
 
 
+def call(access: Access, method: str, *args: Any, **kwargs: Any) -> Any:
+    """``method`` of the API client with ``args``, on a client of its own (for :func:`together`)."""
+    with access.client() as client:
+        return getattr(client, method)(*args, **kwargs)
+
+
 def together(*calls: Callable[[], Any]) -> list[Any]:
     """The results of ``calls``, made concurrently (each call opens its own client)."""
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(calls))) as pool:

@@ -218,8 +218,8 @@ def _parts(run_id: int) -> tuple:
     api = access()
     try:
         run, marks = live.together(
-            lambda: _call(api, "get_run", run_id),
-            lambda: _call(api, "get_run_metrics", run_id, metric_filter=EPOCH),
+            lambda: live.call(api, "get_run", run_id),
+            lambda: live.call(api, "get_run_metrics", run_id, metric_filter=EPOCH),
         )
     except NotFound:
         return _gone(run_id)
@@ -244,8 +244,3 @@ def _parts(run_id: int) -> tuple:
         shown, SHOWN if zero_a else HIDDEN, HIDDEN if zero_a else SHOWN,
         SHOWN, False,
     )  # fmt: skip
-
-
-def _call(api: Any, method: str, *args: Any, **kwargs: Any) -> Any:
-    with api.client() as client:
-        return getattr(client, method)(*args, **kwargs)

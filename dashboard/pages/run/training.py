@@ -59,15 +59,10 @@ def _epoch_xy(points: list[dict[str, Any]], marks: list) -> tuple[list[float], l
 
 def look_up(api: Access, run_id: int) -> tuple[dict[str, Any], Series, dict[str, Any] | None]:
     """The run, the newest point of each of its series, and its goal (concurrently)."""
-
-    def call(method: str, *args: Any, **kwargs: Any) -> Any:
-        with api.client() as client:
-            return getattr(client, method)(*args, **kwargs)
-
     run, newest, benchmarks = live.together(
-        lambda: call("get_run", run_id),
-        lambda: call("get_run_metrics", run_id, last_n=1),
-        lambda: call("get_benchmarks"),
+        lambda: live.call(api, "get_run", run_id),
+        lambda: live.call(api, "get_run_metrics", run_id, last_n=1),
+        lambda: live.call(api, "get_benchmarks"),
     )
     return run, newest, run_goal(run, benchmarks)
 
