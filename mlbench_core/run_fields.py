@@ -167,6 +167,8 @@ SECTIONS: dict[str, str] = {
     "seed": "Advanced",
     "settings": "Advanced",
     "oversubscribe": "Advanced",
+    "tags": "Tags and note",
+    "note": "Tags and note",
 }
 
 
@@ -186,6 +188,7 @@ def form_schema() -> dict[str, dict[str, Any]]:
     schema["aggregation"]["values_display"] = {"null": DEFAULT_SHOWN}
     schema["settings"]["type"] = "object"
     schema["settings"]["default"] = {}
+    schema["tags"]["default"] = []
     for name in FORM_FIELDS:
         schema[name]["default"] = FORM_DEFAULTS.get(name, schema[name].get("default"))
         if name in SECTIONS:

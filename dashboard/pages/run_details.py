@@ -14,7 +14,7 @@ from dash import Dash, dcc, html
 from dashboard.api import access, href
 from dashboard.components import error_box, graph, poller, section
 from dashboard.downloads import run_links
-from dashboard.pages.run import actions, logs, resources, status, training
+from dashboard.pages.run import actions, labels, logs, resources, status, training
 from dashboard.series import RESOURCES, SPLIT_GROUPS
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ def layout(run_id: str | None = None, **_query: Any) -> html.Div:
                 className="actions",
             ),
             section("Status", html.Div(id="run-info")),
+            labels.part(),
             html.Div(
                 section("All-reduce report", html.Div(id="run-report")),
                 id="run-report-box",
@@ -175,5 +176,5 @@ def prefetch(run_id: int) -> None:
 
 
 def register(app: Dash) -> None:
-    for part in (status, training, resources, logs, actions):
+    for part in (status, training, resources, logs, actions, labels):
         part.register(app)

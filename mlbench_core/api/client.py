@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -394,9 +394,21 @@ class ApiClient:
 
     # -- runs -------------------------------------------------------------------------------
 
-    def get_runs(self) -> list[dict[str, Any]]:
-        """All runs, newest first."""
-        return self._json("GET", "/runs")
+    def get_runs(
+        self,
+        *,
+        state: str | None = None,
+        benchmark: str | None = None,
+        tags: Sequence[str] = (),
+    ) -> list[dict[str, Any]]:
+        """All runs, newest first; with ``state``, ``benchmark`` or ``tags``, only those in
+        that state, of that benchmark, with every tag."""
+        params: dict[str, Any] = {"tag": list(tags)} if tags else {}
+        if state is not None:
+            params["state"] = str(state)
+        if benchmark is not None:
+            params["benchmark"] = benchmark
+        return self._json("GET", "/runs", params=params or None)
 
     def get_run(self, run_id: int) -> dict[str, Any]:
         """One run."""
@@ -424,9 +436,16 @@ class ApiClient:
         state: str | None = None,
         result: Mapping[str, Any] | str | None = None,
         job_metadata: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        note: str | None = None,
     ) -> dict[str, Any]:
-        """Move the run's state forward, set its result, merge into its job metadata."""
+        """Move the run's state forward, set its result, merge into its job metadata;
+        replace its tags (``[]`` clears them) or note (``""`` clears it)."""
         data: dict[str, Any] = {}
+        if tags is not None:
+            data["tags"] = list(tags)
+        if note is not None:
+            data["note"] = note
         if state is not None:
             data["state"] = str(state)
         if result is not None:

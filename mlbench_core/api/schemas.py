@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -88,6 +89,37 @@ def _json_text(value: Any, info: ValidationInfo) -> Any:
         except json.JSONDecodeError:
             return value
     return value
+
+
+def split_tags(text: str) -> list[str]:
+    """Tags typed as one text (a form box, a command line), separated by commas or blanks."""
+    return [tag for tag in re.split(r"[,\s]+", text) if tag]
+
+
+def _tag_list(value: Any, info: ValidationInfo) -> Any:
+    """Form posts and command lines send tags as one text: JSON, or separated by commas or
+    blanks."""
+    if isinstance(value, str) and not typed(info):
+        if value.strip().startswith("["):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError:
+                return value
+        return split_tags(value)
+    return value
+
+
+def _distinct(tags: list[str]) -> list[str]:
+    """Each tag once, in the order given."""
+    return list(dict.fromkeys(tags))
+
+
+# A run's tag: a label to find and group runs by ("baseline", "pr-123", "gpu:a100").
+TAG_PATTERN = r"^[^\s,\x00]+$"
+MAX_TAGS = 20
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=TAG_PATTERN)]
+Tags = Annotated[list[Tag], BeforeValidator(_tag_list), AfterValidator(_distinct)]
+MAX_NOTE = 4000
 
 
 # The Python types json.loads gives for each JSON Schema type.
@@ -488,6 +520,21 @@ class RunCreate(_Strict):
         "gives to runs (local backend): the run waits until it has the machine to itself, "
         "and its workers get less than they ask for",
     )
+    tags: Tags = Field(
+        default_factory=list,
+        max_length=MAX_TAGS,
+        title="Tags",
+        description="Labels to find and group the run by (e.g. baseline, pr-123): each at "
+        "most 40 characters, without blanks or commas; editable later",
+    )
+    note: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
+        default=None,
+        max_length=MAX_NOTE,
+        pattern=NO_NUL,
+        title="Note",
+        description="Free text: why the run was made, what to look at; editable later",
+        json_schema_extra={"format": "multiline"},  # a text area in the forms
+    )
     job_id: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
         default=None,
         min_length=1,
@@ -596,12 +643,22 @@ class RunCreate(_Strict):
 
 
 class RunUpdate(_Strict):
-    """Body of ``PATCH /api/runs/{id}/`` (DAG tasks): state, result, job metadata."""
+    """Body of ``PATCH /api/runs/{id}/``: state, result and job metadata (DAG tasks); tags
+    and note (people). A field left out is left as it is."""
 
     state: RunState | None = None
     result: dict[str, Any] | str | None = None
     job_metadata: dict[str, Any] | None = Field(
         default=None, description="Merged into the run's job_metadata"
+    )
+    tags: Tags | None = Field(
+        default=None, max_length=MAX_TAGS, description="Replace the run's tags ([] clears them)"
+    )
+    note: str | None = Field(
+        default=None,
+        max_length=MAX_NOTE,
+        pattern=NO_NUL,
+        description='Replace the run\'s note ("" clears it)',
     )
 
 
@@ -630,6 +687,8 @@ class RunOut(BaseModel):
     seed: int | None = None
     settings: dict[str, Any] = Field(default_factory=dict)
     oversubscribe: bool = False
+    tags: list[str] = Field(default_factory=list)
+    note: str | None = None
     result: dict[str, Any] | str | None = None
     record: dict[str, Any] | None = None
 

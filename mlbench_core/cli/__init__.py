@@ -27,6 +27,7 @@ from mlbench_core.cli.runs import (
     add_status,
 )
 from mlbench_core.cli.stack_cmds import add_down, add_up
+from mlbench_core.cli.tags import add_tag
 from mlbench_core.settings import get_settings
 
 __all__ = ["main"]
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run(commands)
     add_status(commands)
     add_follow(commands)
+    add_tag(commands)
     add_download(commands)
     add_delete(commands)
     add_benchmarks(commands)

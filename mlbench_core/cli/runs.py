@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from mlbench_core import run_fields
-from mlbench_core.api.schemas import RunCreate
+from mlbench_core.api.schemas import RunCreate, RunState
 from mlbench_core.benchmarks.allreduce_report import is_report, report
 from mlbench_core.cli.common import (
     EXIT_OK,
@@ -60,6 +60,8 @@ FLAGS: dict[str, tuple[str, ...]] = {
     "seed": ("--seed",),
     "settings": ("--set",),
     "oversubscribe": ("--oversubscribe",),
+    "tags": ("--tag",),
+    "note": ("--note",),
 }
 _TYPES = {"integer": int, "number": float, "string": str}
 
@@ -71,6 +73,11 @@ def _add_field(parser: argparse.ArgumentParser, field: str, schema: dict[str, An
     kind = run_fields.field_kind(schema)
     if kind == "boolean":
         parser.add_argument(*flags, dest=field, action="store_true", help=text)
+    elif kind == "array":
+        parser.add_argument(
+            *flags, dest=field, action="append", default=[], metavar=flags[0].lstrip("-").upper(),
+            help=f"{text}; repeatable",
+        )  # fmt: skip
     elif kind == "object":
         parser.add_argument(
             *flags, dest=field, action="append", default=[], metavar="KEY=VALUE",
@@ -209,6 +216,11 @@ def add_status(commands: argparse._SubParsersAction) -> None:
         "status", help="list the runs, or show one", description="List the runs, or show one."
     )
     parser.add_argument("name", nargs="?", help="the run to show in detail")
+    parser.add_argument("--state", type=str.upper, choices=[s.value for s in RunState],
+                        help="list only the runs in this state")  # fmt: skip
+    parser.add_argument("--benchmark", "-b", help="list only the runs of this benchmark")
+    parser.add_argument("--tag", "-t", action="append", default=[], metavar="TAG",
+                        help="list only the runs with this tag; repeatable (all)")  # fmt: skip
     parser.add_argument(
         "--format",
         choices=("table", "json", "csv"),
@@ -230,9 +242,12 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             out.print(run_table(run))
             show_outcome(run, out)
             return EXIT_OK
-        runs = client.get_runs()
+        runs = client.get_runs(state=args.state, benchmark=args.benchmark, tags=args.tag)
     if not runs:
-        out.print("no runs yet: start one with `mlbench run NAME --benchmark 1a --workers 2`")
+        if args.state or args.benchmark or args.tag:
+            out.print("no runs match")
+        else:
+            out.print("no runs yet: start one with `mlbench run NAME --benchmark 1a --workers 2`")
         return EXIT_OK
     table = Table(title="runs", box=box.SIMPLE_HEAD, pad_edge=False)
     for column in (
@@ -244,6 +259,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         "state",
         "created (UTC)",
         "duration",
+        "tags",
     ):
         table.add_column(column, no_wrap=column in ("name", "state", "created (UTC)"))
     for run in runs:
@@ -256,6 +272,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             show_state(run["state"]),
             show_date(run.get("created_at")),
             show_seconds(run_duration(run)),
+            escape(", ".join(run.get("tags") or [])),
         )
     out.print(table)
     return EXIT_OK
@@ -296,7 +313,10 @@ def run_table(run: dict[str, Any]) -> Table:
         ("finished (UTC)", show_date(run.get("finished_at"))),
         ("duration", show_seconds(run_duration(run))),
         ("DAG run", run.get("job_id") or "-"),
+        ("tags", escape(", ".join(run.get("tags") or [])) or "-"),
     ]
+    if run.get("note"):
+        rows.append(("note", escape(run["note"])))
     if run.get("image_name"):
         rows.insert(4, ("command", escape(run.get("custom_image_command") or "-")))
     rows += [(label, f"[yellow]{escape(text)}[/]") for label, text in notices(run)]

@@ -38,6 +38,8 @@ ELSEWHERE = {
     "custom_image_command": "the pod's command",
     "gpu_enabled": "the device (a GPU per pod)",
     "oversubscribe": "the admission of the run (not the workers)",
+    "tags": "nothing: a label people find the run by",
+    "note": "nothing: a label people find the run by",
 }
 
 

@@ -104,7 +104,7 @@ class _Entry(BaseModel):
 
     def run_fields(self) -> dict[str, Any]:
         """The entry's fields of a run (those set, or with a default)."""
-        return {f: getattr(self, f) for f in RUN_FIELDS if getattr(self, f) not in (None, {})}
+        return {f: getattr(self, f) for f in RUN_FIELDS if getattr(self, f) not in (None, {}, [])}
 
     def key(self, workers: int) -> str:
         """The entry's name in reports:
@@ -202,8 +202,10 @@ def load_suite(text: str | None = None, path: Path | None = None) -> Suite:
 
 def plan(suite: Suite, day: date, dag_run_id: str) -> list[PlannedRun]:
     """Tonight's runs, named ``nightly-<yyyymmdd>-<hash>-<key>-r<k>`` (the hash tells apart
-    two nightlies of one day), in the order they run."""
+    two nightlies of one day) and tagged ``nightly`` and ``nightly-<yyyy-mm-dd>`` (with the
+    entry's own tags), in the order they run."""
     tag = hashlib.sha256(dag_run_id.encode()).hexdigest()[:4]
+    tags = ["nightly", f"nightly-{day:%Y-%m-%d}"]
     runs = []
     for entry in suite.entries:
         for workers in entry.workers:
@@ -216,7 +218,10 @@ def plan(suite: Suite, day: date, dag_run_id: str) -> list[PlannedRun]:
                         repetition=rep,
                         name=name,
                         num_workers=workers,
-                        fields=entry.run_fields(),
+                        fields={
+                            **entry.run_fields(),
+                            "tags": list(dict.fromkeys([*tags, *entry.tags])),
+                        },  # fmt: skip
                     )
                 )
     return runs

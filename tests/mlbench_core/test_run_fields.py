@@ -60,7 +60,7 @@ def test_cli_options_are_the_run_fields_with_their_types_choices_and_help():
         assert schema["description"].split(";")[0] in action.help, field
         if kind(field) == "boolean":
             assert isinstance(action, argparse._StoreTrueAction), field
-        elif kind(field) == "object":
+        elif kind(field) in ("object", "array"):
             assert isinstance(action, argparse._AppendAction), field
         else:
             assert action.type is {"integer": int, "number": float, "string": str}[kind(field)]

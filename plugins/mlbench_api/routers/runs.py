@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException
+from fastapi import Depends, HTTPException, Query
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -33,7 +33,9 @@ from mlbench_core.settings import get_settings
 log = logging.getLogger(__name__)
 router = SlashRouter(prefix="/runs", tags=["runs"])
 
-SPEC_FIELDS = tuple(f for f in RunCreate.model_fields if f not in ("name", "job_id"))
+# What people put on a run (kept apart from the spec: they may change it later).
+LABEL_FIELDS = ("tags", "note")
+SPEC_FIELDS = tuple(f for f in RunCreate.model_fields if f not in ("name", "job_id", *LABEL_FIELDS))
 TRANSITIONS: dict[RunState, set[RunState]] = {
     RunState.INITIALIZED: {RunState.STARTED, RunState.FAILED, RunState.CANCELLED},
     RunState.STARTED: {RunState.FINISHED, RunState.FAILED, RunState.CANCELLED},
@@ -52,6 +54,8 @@ def run_out(run: Run) -> RunOut:
         job_metadata=run.job_metadata or {},
         result=run.result,
         record=run.record,
+        tags=run.tags or [],
+        note=run.note,
         # runs stored before a field existed have the field's default
         **{key: value for key in SPEC_FIELDS if (value := run.spec.get(key)) is not None},
     )
@@ -69,9 +73,28 @@ def _create_context() -> dict[str, Any]:
 
 
 @router.get("/", response_model=list[RunOut])
-def list_runs(session: SessionDep, _caller: UserDep) -> list[RunOut]:
-    """All runs, newest first."""
-    return [run_out(run) for run in session.scalars(select(Run).order_by(Run.id.desc()))]
+def list_runs(
+    session: SessionDep,
+    _caller: UserDep,
+    state: Annotated[RunState | None, Query(description="Only runs in this state")] = None,
+    benchmark: Annotated[
+        str | None, Query(max_length=64, description="Only runs of this benchmark")
+    ] = None,
+    tag: Annotated[
+        list[str] | None, Query(max_length=20, description="Only runs with every tag given")
+    ] = None,
+) -> list[RunOut]:
+    """All runs, newest first (those of a state, a benchmark and tags, when asked)."""
+    query = select(Run).order_by(Run.id.desc())
+    if state is not None:
+        query = query.where(Run.state == state.value)
+    wanted = set(tag or ())
+    return [
+        run_out(run)
+        for run in session.scalars(query)
+        if (benchmark is None or run.spec.get("benchmark") == benchmark)
+        and wanted <= set(run.tags or ())
+    ]
 
 
 @router.get("/{run_id}", response_model=RunOut)
@@ -99,9 +122,16 @@ def create_run(
         raise HTTPException(status_code=409, detail=[{**e, "loc": list(e["loc"])} for e in refused])
     if session.scalar(select(Run.id).where(Run.name == data.name)) is not None:
         raise _name_taken(data.name)
-    spec = data.model_dump(mode="json", exclude={"name", "job_id"})
+    spec = data.model_dump(mode="json", exclude={"name", "job_id", *LABEL_FIELDS})
     warned = {"warnings": warnings} if (warnings := admission.warnings(data, settings)) else {}
-    run = Run(name=data.name, state=RunState.INITIALIZED, spec=spec, job_metadata={})
+    run = Run(
+        name=data.name,
+        state=RunState.INITIALIZED,
+        spec=spec,
+        job_metadata={},
+        tags=data.tags,
+        note=data.note,
+    )
     session.add(run)
     try:
         session.flush()
@@ -121,7 +151,7 @@ def create_run(
     try:
         dag_run_id = dagruns.trigger(
             settings.dag_id,
-            dag_conf({"id": run.id, "name": data.name, **spec}),
+            dag_conf({"id": run.id, "name": data.name, **spec, "tags": run.tags, "note": run.note}),
             run_id=f"mlbench__{run.id}__{utcnow():%Y-%m-%dT%H:%M:%S.%f}",
             user=caller.name,
         )
@@ -158,7 +188,8 @@ def update_run(
     _caller: UserDep,
     data: Annotated[RunUpdate, Depends(body(RunUpdate))],
 ) -> RunOut:
-    """Move a run's state forward, record its result or job metadata (used by DAG tasks)."""
+    """Move a run's state forward, record its result or job metadata (DAG tasks); replace
+    its tags or note (people: the run page, ``mlbench tag``)."""
     run = run_or_404(session, run_id)
     if data.state is not None and data.state != run.state:
         _transition(run, data.state)
@@ -166,6 +197,10 @@ def update_run(
         run.result = data.result
     if data.job_metadata:
         run.job_metadata = {**(run.job_metadata or {}), **data.job_metadata}
+    if data.tags is not None:
+        run.tags = data.tags
+    if data.note is not None:
+        run.note = data.note or None
     session.commit()
     return run_out(run)
 

@@ -80,6 +80,8 @@ class Run(Base):
     job_metadata: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     result: Mapped[Any | None] = mapped_column(JSON)
     record: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # reproducibility record
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    note: Mapped[str | None] = mapped_column(Text)
     token_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(Timestamp, default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(Timestamp)

@@ -82,7 +82,8 @@ def test_entries_take_any_field_of_a_run_checked_as_the_api_checks_it():
     suite = load_suite(
         "entries:\n"
         "  - {benchmark: 1a, workers: [2], synthetic: true, epochs: 1, steps_per_epoch: 20,\n"
-        "     seed: 7, aggregation: ddp, settings: {lr: '0.05'}, max_bandwidth: 100}\n"
+        "     seed: 7, aggregation: ddp, settings: {lr: '0.05'}, max_bandwidth: 100,\n"
+        "     tags: [nightly, ddp]}\n"
     )
     (planned,) = plan(suite, date(2026, 12, 1), "manual__x")
     assert planned.key == "1a-2w-light-ddp-synthetic"
@@ -100,6 +101,7 @@ def test_entries_take_any_field_of_a_run_checked_as_the_api_checks_it():
         "seed": 7,
         "settings": {"lr": "0.05"},
         "oversubscribe": False,
+        "tags": ["nightly", "nightly-2026-12-01", "ddp"],  # found by night in the Runs table
     }
 
 

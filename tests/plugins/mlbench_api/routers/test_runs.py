@@ -342,3 +342,64 @@ def test_run_of_an_existing_dag_run_triggers_nothing(api, airflow_api):
     assert run["job_id"] == "manual__from_the_ui"
     assert run["job_metadata"]["triggered_from"] == "airflow"
     assert airflow_api.get("/api/v2/dags/mlbench_run/dagRuns").json()["total_entries"] == before
+
+
+def test_tags_and_note_are_set_at_creation_edited_later_and_filter_the_list(
+    api, airflow_api, make_run
+):
+    body = {**VALID, "tags": ["baseline", "pr-12", "baseline"], "note": "first try\nof 1a"}
+    response = api.post("/api/runs/", json=body)
+    assert response.status_code == 201, response.text
+    tagged = response.json()
+    assert tagged["tags"] == ["baseline", "pr-12"] and tagged["note"] == "first try\nof 1a"
+    assert dag_run(airflow_api, tagged["job_id"])["conf"]["tags"] == ["baseline", "pr-12"]
+    other = make_run("other")
+    assert other["tags"] == [] and other["note"] is None
+    edited = api.patch(f"/api/runs/{other['id']}", json={"tags": ["pr-12"], "note": "see #3"})
+    assert edited.status_code == 200, edited.text
+    assert (edited.json()["tags"], edited.json()["note"]) == (["pr-12"], "see #3")
+    assert edited.json()["state"] == other["state"]  # a label change moves nothing else
+
+    def names(**params) -> list[str]:
+        response = api.get("/api/runs", params=params)
+        assert response.status_code == 200, response.text
+        return [run["name"] for run in response.json()]
+
+    assert names(tag="pr-12") == ["other", "resnet-2w"]
+    assert names(tag=["pr-12", "baseline"]) == ["resnet-2w"]
+    assert names(tag="nope") == []
+    assert api.patch(f"/api/runs/{other['id']}", json={"state": "STARTED"}).status_code == 200
+    assert names(benchmark="1a", state="INITIALIZED") == ["resnet-2w"]
+    assert names(benchmark="1a") == ["other", "resnet-2w"] and names(benchmark="0a") == []
+    cleared = api.patch(f"/api/runs/{tagged['id']}", json={"tags": [], "note": ""}).json()
+    assert (cleared["tags"], cleared["note"]) == ([], None)
+    assert names(tag="baseline") == []
+
+
+def test_form_bodies_send_tags_as_one_text(api):
+    data = {"name": "form-tags", "num_workers": "1", "benchmark": "1a", "tags": "a, b c"}
+    response = api.post("/api/runs", data=data)
+    assert response.status_code == 201, response.text
+    assert response.json()["tags"] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [["two words"], ["a,b"], ["x" * 41], [""], [f"t{i}" for i in range(21)], "baseline", [3]],
+)
+def test_bad_tags_are_422_naming_tags_and_change_nothing(api, make_run, tags):
+    assert api.post("/api/runs/", json={**VALID, "tags": tags}).status_code == 422
+    assert api.get("/api/runs").json() == []
+    run = make_run("kept", tags=["old"])
+    response = api.patch(f"/api/runs/{run['id']}", json={"tags": tags})
+    assert response.status_code == 422, response.text
+    assert "tags" in response.json()["message"]
+    assert any("tags" in error["loc"] for error in response.json()["detail"])
+    assert api.get(f"/api/runs/{run['id']}").json()["tags"] == ["old"]
+    assert [r["name"] for r in api.get("/api/runs").json()] == ["kept"]
+
+
+def test_bad_filters_are_422_naming_the_parameter(api):
+    response = api.get("/api/runs", params={"state": "DONE"})
+    assert response.status_code == 422
+    assert "state" in response.json()["message"]

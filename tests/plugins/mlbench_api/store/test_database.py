@@ -33,7 +33,7 @@ def fresh_url(request, tmp_path) -> Iterator[str]:  # noqa: ANN001
     admin.dispose()
 
 
-HEAD = "0006"  # the newest migration
+HEAD = "0007"  # the newest migration
 
 
 def _open_store(url: str) -> str | None:
@@ -183,6 +183,34 @@ def test_the_run_id_migration_keeps_every_row(tmp_path):
     assert _add_run(store, "after") == 4
     with store.session() as session:  # the cascade still holds after the rebuild
         session.execute(text("DELETE FROM runs WHERE id = 1"))
+        assert session.execute(text("SELECT count(*) FROM metrics")).scalar() == 1
+    store.dispose()
+
+
+def test_runs_stored_before_tags_have_none_and_keep_their_rows(fresh_url):
+    old = Store(fresh_url, migrate=False)
+    old.migrate("0006")
+    with old.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO runs (id, name, state, spec, job_metadata, created_at) "
+                "VALUES (7, 'old', 'FINISHED', '{}', '{}', 0)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO metrics (run_id, name, date, value, cumulative) "
+                "VALUES (7, 'loss', 0, 1.0, false)"
+            )
+        )
+    old.dispose()
+    store = Store(fresh_url)
+    with store.session() as session:
+        run = session.get(Run, 7)
+        assert (run.name, run.tags, run.note) == ("old", [], None)
+        run.tags, run.note = ["baseline"], "kept"
+    with store.session() as session:
+        assert (session.get(Run, 7).tags, session.get(Run, 7).note) == (["baseline"], "kept")
         assert session.execute(text("SELECT count(*) FROM metrics")).scalar() == 1
     store.dispose()
 
