@@ -22,6 +22,7 @@ from dashboard.pages import (
     compare,
     nightly,
     not_found_404,
+    overlay,
     run_details,
     runs,
     worker_details,
@@ -32,7 +33,7 @@ __all__ = ["create_app"]
 
 RUN_PAGE = re.compile(r"/runs/(\d{1,10})/?")
 ASSETS = Path(__file__).resolve().parent / "assets"
-PAGES = (workers, runs, run_details, worker_details, compare, nightly, not_found_404)
+PAGES = (workers, runs, run_details, worker_details, compare, overlay, nightly, not_found_404)
 
 
 def _no_token() -> None:

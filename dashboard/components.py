@@ -56,7 +56,16 @@ def section(title: str, *children: Any, component_id: str | None = None) -> html
     return html.Section([html.H3(title), *children], className="card", **attrs)
 
 
+def picker(label: str, control: Any, *, narrow: bool = False) -> html.Div:
+    """A labelled control of a page's choices (the label names the control's id)."""
+    ident = getattr(control, "id", None)
+    return html.Div(
+        [html.Label(label, htmlFor=ident) if ident else html.Label(label), control],
+        className="picker narrow" if narrow else "picker",
+    )
+
+
 def link_cell(text: str, url: str) -> str:
-    """A DataTable markdown cell linking to ``url``."""
+    """A table's markdown cell linking to ``url``."""
     safe = str(text).replace("[", "(").replace("]", ")")
     return f"[{safe}]({url})"

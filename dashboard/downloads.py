@@ -15,6 +15,7 @@ from urllib.parse import quote
 import flask
 import requests
 
+from dashboard import overlay
 from dashboard.api import access, error_message
 from mlbench_core.api import ApiError, ApiUnavailable
 from mlbench_core.benchmarks.allreduce_report import Report, is_report, report
@@ -136,6 +137,56 @@ def worker_metrics_zip(name: str) -> flask.Response:
     )
 
 
+def _overlay_args() -> tuple[list[dict[str, Any]], str, str]:
+    """The runs, metric and axis an overlay download names (``?runs=1,2&metric=&axis=``)."""
+    args = flask.request.args
+    axis = args.get("axis") or "time"
+    if axis not in overlay.AXES:
+        raise ValueError(f"axis: one of {', '.join(overlay.AXES)}, got {axis!r}")
+    metric = args.get("metric") or ""
+    if not metric:
+        raise ValueError("metric: which series to export")
+    ids = overlay.run_ids(args.get("runs"))
+    if not ids:
+        raise ValueError("runs: run ids separated by commas, e.g. runs=1,2,3")
+    runs, _names, gone = overlay.fetch(ids)
+    if gone:
+        raise LookupError(f"runs: {', '.join(gone)} deleted or never existed")
+    return runs, metric, axis
+
+
+def _csv(build: Any, filename: str) -> flask.Response:
+    try:
+        body = build(*_overlay_args())
+    except (ValueError, LookupError) as exc:
+        status = 404 if isinstance(exc, LookupError) else 400
+        return flask.Response(f"{exc}\n", status=status, mimetype="text/plain")
+    except Exception as exc:  # noqa: BLE001 - answered as a message
+        return _failure(exc)
+    return flask.Response(body, mimetype="text/csv", headers=_attachment(filename))
+
+
+def overlay_table_csv() -> flask.Response:
+    """The overlay's table: what differs between the runs, and their results."""
+
+    def build(runs: list[dict[str, Any]], metric: str, axis: str) -> str:
+        drawn = overlay.curves(runs, overlay.series_of(runs, metric, axis), metric, axis)
+        columns, rows, _fixed = overlay.differences(runs, metric, drawn)
+        return overlay.table_csv(columns, rows)
+
+    return _csv(build, "runs-table.csv")
+
+
+def overlay_series_csv() -> flask.Response:
+    """Every point the overlay draws: run, x on the chosen axis, value."""
+
+    def build(runs: list[dict[str, Any]], metric: str, axis: str) -> str:
+        drawn = overlay.curves(runs, overlay.series_of(runs, metric, axis), metric, axis)
+        return overlay.series_csv(drawn, metric, axis)
+
+    return _csv(build, "runs-series.csv")
+
+
 def register(server: flask.Flask) -> None:
     """Add the download routes (under ``/download/``) to the dashboard's Flask server."""
     server.add_url_rule(
@@ -150,6 +201,8 @@ def register(server: flask.Flask) -> None:
     server.add_url_rule(
         "/download/workers/<name>/metrics.zip", "worker_metrics_zip", worker_metrics_zip
     )
+    server.add_url_rule("/download/overlay/table.csv", "overlay_table_csv", overlay_table_csv)
+    server.add_url_rule("/download/overlay/series.csv", "overlay_series_csv", overlay_series_csv)
     for form, view in (("csv", run_report_csv), ("json", run_report_json)):
         server.add_url_rule(f"/download/runs/<int:run_id>/allreduce.{form}", view.__name__, view)
 

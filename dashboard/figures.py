@@ -374,3 +374,40 @@ def allreduce(shown: Any) -> Figure:
              "xanchor": "left", "yref": "y", "y": cap, "yanchor": "bottom"}
         )  # fmt: skip
     return {"data": traces, "layout": layout}
+
+
+def _fill(color: str) -> str:
+    red, green, blue = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red},{green},{blue},0.18)"
+
+
+def overlay(
+    metric: str,
+    axis: str,
+    lines: Sequence[tuple[str, Sequence[float], Sequence[float]]],
+    bands: Sequence[tuple[str, Sequence[float], Sequence[float], Sequence[float], Sequence[float]]],
+) -> Figure:
+    """Several runs' ``metric`` against ``axis``: a line per run of ``lines``
+    ``(name, xs, ys)``, and per group of ``bands`` ``(name, xs, median, low, high)`` its
+    median line over a shaded band from the lowest to the highest run."""
+    data: list[dict] = []
+    for i, (name, xs, mids, lows, highs) in enumerate(bands):
+        color = COLORS[i % len(COLORS)]
+        group = f"band-{i}"
+        data.append({"type": "scatter", "x": list(xs), "y": list(highs), "mode": "lines",
+                     "line": {"width": 0}, "showlegend": False, "legendgroup": group,
+                     "name": f"{name}: highest", "hoverinfo": "skip"})  # fmt: skip
+        data.append({"type": "scatter", "x": list(xs), "y": list(lows), "mode": "lines",
+                     "line": {"width": 0}, "fill": "tonexty", "fillcolor": _fill(color),
+                     "showlegend": False, "legendgroup": group, "name": f"{name}: lowest",
+                     "hoverinfo": "skip"})  # fmt: skip
+        data.append(_line(name, xs, mids, color, mode="lines", legendgroup=group))
+    for j, (name, xs, ys) in enumerate(lines, start=len(bands)):
+        data.append(_line(name, xs, ys, COLORS[j % len(COLORS)]))
+    layout = _layout(metric, height=420, uirevision=f"overlay-{metric}-{axis}",
+                     xaxis=_axis(title={"text": axis}), yaxis=_axis(title={"text": metric}),
+                     hovermode="closest")  # fmt: skip
+    layout["legend"] = {"orientation": "h", "y": -0.2}
+    if not any(len(t["x"]) for t in data):
+        layout["annotations"] = [_note("no points on this axis")]
+    return {"data": data, "layout": layout}

@@ -15,7 +15,7 @@ from dash import Dash, Input, Output, State, dcc, html
 
 from dashboard import figures
 from dashboard.api import access, guarded, href
-from dashboard.components import error_box, facts, graph, section
+from dashboard.components import error_box, facts, graph, picker, section
 from dashboard.series import comparable, scaling
 from mlbench_core import configuration
 from mlbench_core.configuration import KEYS, LABELS
@@ -54,41 +54,39 @@ def layout(**query: Any) -> html.Div:
             error_box("compare-error"),
             html.Div(
                 [
-                    html.Div(
-                        [
-                            html.Label("Benchmark", htmlFor="compare-benchmark"),
-                            dcc.Dropdown(id="compare-benchmark", clearable=False),
-                        ],
-                        className="picker narrow",
+                    picker(
+                        "Benchmark",
+                        dcc.Dropdown(id="compare-benchmark", clearable=False),
+                        narrow=True,
                     ),
-                    html.Div(
-                        [
-                            html.Label("Configuration", htmlFor="compare-config"),
-                            html.Div(id="compare-config", className="config-list"),
-                        ],
-                        className="picker",
-                    ),
+                    picker("Configuration", html.Div(id="compare-config", className="config-list")),
                 ],
                 className="grid two",
             ),
-            html.Div(
-                [
-                    html.Label("Let vary"),
-                    dcc.Checklist(
-                        id="compare-vary",
-                        value=chosen["vary"],
-                        inline=True,
-                        options=[
-                            {"label": f" {k.label}", "value": k.name}
-                            for k in KEYS
-                            if k.name != "benchmark"
-                        ],
-                    ),
-                ],
-                className="picker",
+            picker(
+                "Let vary",
+                dcc.Checklist(
+                    id="compare-vary",
+                    value=chosen["vary"],
+                    inline=True,
+                    options=[
+                        {"label": f" {k.label}", "value": k.name}
+                        for k in KEYS
+                        if k.name != "benchmark"
+                    ],
+                ),
             ),
             section("Fixed in this configuration", html.Div(id="compare-fixed")),
-            section("Runs", dcc.Checklist(id="compare-runs", className="run-list")),
+            section(
+                "Runs",
+                dcc.Checklist(id="compare-runs", className="run-list"),
+                dcc.Link(
+                    "These runs on one chart",
+                    id="compare-overlay",
+                    href="",
+                    className="button disabled",
+                ),
+            ),  # fmt: skip
             html.Div(id="compare-note", className="muted"),
             html.Div(
                 [
@@ -287,6 +285,16 @@ def register(app: Dash) -> None:
         fixed = facts([(LABELS[k], v) for k, v in group.fixed.items()])
         others = [r for r in mine if r["id"] not in chosen]
         return fixed, options, [r["id"] for r in group.runs], _apart(others, group.fixed)
+
+    @app.callback(
+        Output("compare-overlay", "href"),
+        Output("compare-overlay", "className"),
+        Input("compare-runs", "value"),
+    )
+    def overlay_link(chosen: list | None) -> tuple[str, str]:
+        if not chosen:
+            return "", "button disabled"
+        return href(f"/overlay?runs={','.join(map(str, chosen))}"), "button"
 
     @app.callback(
         Output("compare-note", "children"),

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from dash import Dash, Input, Output, dcc, html
 
 from dashboard.api import access, guarded
-from dashboard.components import GRAPH_CONFIG, error_box, state_badge
+from dashboard.components import GRAPH_CONFIG, error_box, picker, state_badge
 from dashboard.nightly import COLUMNS, entry_rows, trend
 
 PAGE = {"path": "/nightly", "name": "Nightly", "title": "mlbench: nightly"}
@@ -26,13 +26,7 @@ def layout(**_query: Any) -> html.Div:
                 className="muted",
             ),
             error_box("nightly-error"),
-            html.Div(
-                [
-                    html.Label("Night", htmlFor="nightly-date"),
-                    dcc.Dropdown(id="nightly-date", clearable=False),
-                ],
-                className="picker narrow",
-            ),
+            picker("Night", dcc.Dropdown(id="nightly-date", clearable=False), narrow=True),
             html.Div(id="nightly-summary"),
             html.Div(id="nightly-table"),
             dcc.Store(id="nightly-reports"),

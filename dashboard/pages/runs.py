@@ -4,28 +4,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import Dash, Input, Output, State, dash_table, dcc, html, no_update
+from dash import Dash, Input, Output, Patch, State, dcc, html, no_update
 
+from dashboard import live
 from dashboard.api import access, error_message, field_errors, guarded, href
 from dashboard.components import error_box, link_cell, poller
+from dashboard.grid import column, grid
 from mlbench_core import run_fields
 from mlbench_core.api import BadRequest, Conflict, ValidationFailed
+from mlbench_core.api.schemas import split_tags
 from mlbench_core.launch import limits
 from mlbench_core.launch.backend import Capabilities
+from mlbench_core.progress import ENDED, progress
 from mlbench_core.text import duration, result_summary, show_date
 
 PAGE = {"path": "/runs", "name": "Runs", "title": "mlbench: runs"}
 
+STATES = ("FINISHED", "FAILED", "STARTED", "CANCELLED", "INITIALIZED")
 COLUMNS = [
-    {"id": "name", "name": "name", "presentation": "markdown"},
-    {"id": "benchmark", "name": "benchmark"},
-    {"id": "workers", "name": "workers", "type": "numeric"},
-    {"id": "limits", "name": "limits per worker"},
-    {"id": "state", "name": "state"},
-    {"id": "created", "name": "created (UTC)"},
-    {"id": "duration", "name": "duration (s)", "type": "numeric"},
-    {"id": "result", "name": "result"},
-]
+    column("name", "name", link=True, minWidth=190),
+    column("benchmark", "benchmark", minWidth=110),
+    column("workers", "workers", kind="number", minWidth=100),
+    column("limits", "limits per worker", minWidth=170),
+    column("state", "state", minWidth=120,
+           cellClassRules={f"state-{s.lower()}": f"params.value == '{s}'" for s in STATES}),
+    column("progress", "progress", minWidth=170),
+    column("created", "created (UTC)", minWidth=170, sort="desc"),
+    column("duration", "duration (s)", kind="number", minWidth=110),
+    column("result", "result", minWidth=220, tooltipField="result"),
+    column("tags", "tags", minWidth=120, tooltipField="note"),
+]  # fmt: skip
 
 # The form's inputs: every field a person sets (run_fields.FORM_FIELDS, from RunCreate),
 # each as ``runs-new-<suffix>``; types, bounds, labels and hints come from RunCreate.
@@ -48,6 +56,8 @@ PLACEHOLDER = {
     "max_bandwidth": "none",
     "steps_per_epoch": "a whole pass",
     "settings": "lr=0.05\nbatch_size=64",
+    "tags": "baseline, pr-123",
+    "note": "why this run, what to look at",
 }
 
 
@@ -61,10 +71,12 @@ def _control(field: str, schema: dict[str, Any]) -> Any:
         return dcc.Checklist(
             id=ident, value=["yes"] if default else [], options=[{"label": label, "value": "yes"}]
         )
-    if kind == "object":
+    if kind == "object" or schema.get("format") == "multiline":
         return dcc.Textarea(
             id=ident, value="", placeholder=PLACEHOLDER.get(field, ""), className="settings"
         )
+    if kind == "array":
+        return dcc.Input(id=ident, type="text", value="", placeholder=PLACEHOLDER.get(field, ""))
     if "enum" in schema:
         choices = [c for c in schema["enum"] if c is not None]
         if len(choices) <= 3 and None not in schema["enum"]:
@@ -157,6 +169,8 @@ def form_values(values: dict[str, Any]) -> dict[str, Any]:
             fields[field] = bool(value)
         elif kind == "object":
             fields[field] = parse_settings(value)
+        elif kind == "array":
+            fields[field] = split_tags(value or "")
         elif isinstance(value, str):
             fields[field] = value.strip() or None
         else:
@@ -166,34 +180,39 @@ def form_values(values: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def layout(**_query: Any) -> html.Div:
+def layout(tag: str | None = None, q: str | None = None, **_query: Any) -> html.Div:
+    """``?q=`` or ``?tag=`` start the search with that text."""
+    search = q or tag or ""
     return html.Div(
         [
             html.H2("Runs"),
             error_box("runs-error"),
-            dash_table.DataTable(
-                id="runs-table",
-                columns=COLUMNS,
-                data=[],
-                sort_action="native",
-                filter_action="native",
-                page_size=25,
-                markdown_options={"link_target": "_self"},
-                style_cell={"textAlign": "left", "padding": "4px 8px"},
-                style_header={"fontWeight": "600"},
-                style_data_conditional=[
-                    {
-                        "if": {"filter_query": f'{{state}} = "{state}"', "column_id": "state"},
-                        "color": color,
-                    }
-                    for state, color in (
-                        ("FINISHED", "#15803d"),
-                        ("FAILED", "#b91c1c"),
-                        ("STARTED", "#1d4ed8"),
-                        ("CANCELLED", "#a16207"),
-                    )
+            html.Div(
+                [
+                    dcc.Input(
+                        id="runs-search",
+                        type="search",
+                        value=search,
+                        debounce=False,
+                        placeholder="search: name, benchmark, state, tag, limits, result",
+                    ),
+                    dcc.Link(
+                        "Compare selected runs",
+                        id="runs-overlay",
+                        href="",
+                        className="button disabled",
+                    ),
+                    html.Span(id="runs-selected", className="muted"),
                 ],
-            ),  # fmt: skip
+                className="toolbar",
+            ),
+            grid(
+                "runs-table",
+                COLUMNS,
+                row_id="id",
+                selectable=True,
+                dashGridOptions={"quickFilterText": search},
+            ),
             html.P(
                 "No runs yet: create one with the form below.", id="runs-empty", className="muted"
             ),
@@ -209,7 +228,11 @@ def _seconds(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def run_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def run_rows(
+    runs: list[dict[str, Any]], where: dict[int, str] | None = None
+) -> list[dict[str, Any]]:
+    """The table's rows; ``where``: the progress of going runs (phase, epoch, ETA)."""
+    where = where or {}
     return [
         {
             "id": run["id"],
@@ -220,27 +243,76 @@ def run_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "state": run.get("state"),
             "created": show_date(run.get("created_at")),
             "duration": _seconds(duration(run)),
+            "progress": where.get(run["id"]) or _ended(run),
             "result": result_summary(run.get("result")),
+            "tags": ", ".join(run.get("tags") or []),
+            "note": run.get("note") or "",
         }
         for run in runs
     ]
 
 
+def _ended(run: dict[str, Any]) -> str:
+    return "-" if run.get("state") in ENDED else ""
+
+
+def progresses(runs: list[dict[str, Any]]) -> dict[int, str]:
+    """Where each going run is (phase, epoch k of n, ETA), from the newest point of each of
+    its series (read concurrently: one request per going run)."""
+    going = [run for run in runs if run.get("state") not in ENDED]
+    api = access()
+    newest = live.together(
+        *(lambda run=run: live.call(api, "get_run_metrics", run["id"], last_n=1) for run in going)
+    ) if going else []  # fmt: skip
+    return {
+        run["id"]: progress(run, latest, has_points=bool(latest)).text()
+        for run, latest in zip(going, newest, strict=True)
+    }
+
+
+def overlay_link(selected: list[dict[str, Any]] | None) -> tuple[str, str, str]:
+    """(href, class, count text) of the "Compare selected runs" link."""
+    ids = [str(row["id"]) for row in selected or []]
+    if not ids:
+        return "", "button disabled", "select runs to see them on one chart"
+    return href(f"/overlay?runs={','.join(ids)}"), "button", f"{len(ids)} selected"
+
+
 def register(app: Dash) -> None:
     @app.callback(
         Output("runs-error", "children"),
-        Output("runs-table", "data"),
+        Output("runs-table", "rowData"),
         Output("runs-empty", "style"),
         Input("runs-interval", "n_intervals"),
         Input("runs-created", "data"),
-        State("runs-table", "data"),
+        State("runs-table", "rowData"),
     )
     @guarded(outputs=3, error_at=0)
     def refresh(_n: int | None, _created: Any, shown: list | None) -> tuple:
         with access().client() as client:
-            rows = run_rows(client.get_runs())
+            runs = client.get_runs()
+        rows = run_rows(runs, progresses(runs))
         hidden = {"display": "none"} if rows else {}
         return (rows if rows != shown else no_update, hidden)
+
+    @app.callback(
+        Output("runs-table", "dashGridOptions"),
+        Input("runs-search", "value"),
+        prevent_initial_call=True,
+    )
+    def search(text: str | None) -> Patch:
+        options = Patch()
+        options["quickFilterText"] = text or ""
+        return options
+
+    @app.callback(
+        Output("runs-overlay", "href"),
+        Output("runs-overlay", "className"),
+        Output("runs-selected", "children"),
+        Input("runs-table", "selectedRows"),
+    )
+    def selected(rows: list[dict[str, Any]] | None) -> tuple[str, str, str]:
+        return overlay_link(rows)
 
     @app.callback(
         Output("runs-new-benchmark", "options"),

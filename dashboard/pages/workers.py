@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from dash import Dash, Input, Output, State, dash_table, dcc, html, no_update
+from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from dashboard import figures, resource_feed
 from dashboard.api import access, guarded, href
 from dashboard.components import error_box, graph, link_cell, poller
+from dashboard.grid import column, grid
 from dashboard.live import Owner, newest_per_pod
 from dashboard.series import RESOURCES
 from mlbench_core.text import show_date
@@ -18,13 +19,13 @@ SUMMARIZE = 500  # points per series in the first load
 RELOAD_AFTER = 5_000  # appended points after which the charts are loaded afresh
 
 COLUMNS = [
-    {"id": "worker", "name": "worker", "presentation": "markdown"},
-    {"id": "phase", "name": "phase"},
-    {"id": "run", "name": "run", "presentation": "markdown"},
-    {"id": "rank", "name": "rank", "type": "numeric"},
-    {"id": "node", "name": "node"},
-    {"id": "ip", "name": "IP"},
-    {"id": "updated", "name": "updated (UTC)"},
+    column("worker", "worker", link=True, minWidth=180),
+    column("phase", "phase"),
+    column("run", "run", link=True),
+    column("rank", "rank", kind="number"),
+    column("node", "node"),
+    column("ip", "IP"),
+    column("updated", "updated (UTC)", minWidth=170),
 ]
 
 
@@ -36,17 +37,7 @@ def layout(**_query: Any) -> html.Div:
             html.Div(id="workers-empty"),
             html.Div(
                 [
-                    dash_table.DataTable(
-                        id="workers-table",
-                        columns=COLUMNS,
-                        data=[],
-                        sort_action="native",
-                        filter_action="native",
-                        page_size=20,
-                        markdown_options={"link_target": "_self"},
-                        style_cell={"textAlign": "left", "padding": "4px 8px"},
-                        style_header={"fontWeight": "600"},
-                    ),
+                    grid("workers-table", COLUMNS, row_id="id"),
                     html.Div([graph(f"workers-{r.key}") for r in RESOURCES], className="grid two"),
                 ],
                 id="workers-content",
@@ -83,6 +74,7 @@ def pod_rows(pods: list[dict[str, Any]], run_names: dict[int, str]) -> list[dict
         run = run_names.get(run_id, str(run_id)) if run_id is not None else "-"
         rows.append(
             {
+                "id": pod["name"],
                 "worker": link_cell(pod["name"], href(f"/workers/{pod['name']}")),
                 "phase": pod.get("phase"),
                 "run": link_cell(run, href(f"/runs/{run_id}")) if run_id is not None else "-",
@@ -105,7 +97,7 @@ def register(app: Dash) -> None:
 
     @app.callback(
         Output("workers-error", "children"),
-        Output("workers-table", "data"),
+        Output("workers-table", "rowData"),
         Output("workers-empty", "children"),
         Output("workers-content", "style"),
         *[Output(g, "figure") for g in graphs],
@@ -113,7 +105,7 @@ def register(app: Dash) -> None:
         Output("workers-feed", "data"),
         Input("workers-interval", "n_intervals"),
         State("workers-feed", "data"),
-        State("workers-table", "data"),
+        State("workers-table", "rowData"),
     )
     @guarded(outputs=5 + 2 * len(graphs), error_at=0)
     def refresh(_n: int | None, feed: dict[str, Any] | None, shown: list | None) -> tuple:

@@ -73,16 +73,20 @@ class Task:
 
 
 class _Reporter:
-    """Run metrics, posted by rank 0 only (metadata: JSON text with epoch and step)."""
+    """Run metrics, posted by rank 0 only (metadata: JSON text with epoch and step, and the
+    training samples seen by all ranks so far where known)."""
 
     def __init__(self, writer: MetricsWriter | None, run_id: int | None, active: bool) -> None:
         self.writer = writer if active and run_id is not None else None
         self.run_id = run_id
 
-    def post(self, name: str, value: float, epoch: int, step: int) -> None:
+    def post(
+        self, name: str, value: float, epoch: int, step: int, samples: float | None = None
+    ) -> None:
         if self.writer is None or not math.isfinite(value):
             return
-        meta = json.dumps({"epoch": epoch, "step": step})
+        seen = {} if samples is None else {"samples": samples}
+        meta = json.dumps({"epoch": epoch, "step": step, **seen})
         self.writer.write(name, value, run_id=self.run_id, metadata=meta)
 
 
@@ -92,6 +96,7 @@ class _Window:
     def __init__(self, every: int) -> None:
         self.every, self.step = every, 0
         self.loss = self.samples = 0.0  # global sums (or this rank's, see ``local``)
+        self.seen = 0.0  # global samples of all windows posted (since the start, resumed)
         self.local = False  # the strategy does not carry the sums: reduce them at the window
 
 
@@ -172,9 +177,9 @@ def _train_epoch(loop: _Loop, epoch: int) -> list[float]:
         if window.step % window.every == 0:
             if window.local:  # every rank reaches this step: the collective is safe
                 window.loss, window.samples = all_reduce_sum((window.loss, window.samples))
-            loop.report.post(
-                "train_loss", window.loss / max(window.samples, 1.0), epoch, window.step
-            )
+            window.seen += window.samples  # windows tile the steps: every sample once
+            loop.report.post("train_loss", window.loss / max(window.samples, 1.0), epoch,
+                             window.step, samples=window.seen)  # fmt: skip
             window.loss = window.samples = 0.0
 
 
@@ -306,6 +311,7 @@ def train(
         epoch, before = _resume(loop, checkpoint_dir, watch)
         if epoch:
             echo(f"rank {ctx.rank}: resumed after epoch {epoch} ({before:.1f} s before)")
+    loop.window.seen = loop.samples
     if ctx.world_size > 1:
         with collective():
             dist.barrier()
@@ -347,7 +353,7 @@ def train(
             *((f"time_{phase}", seconds) for phase, seconds in phases.items()),
             *((f"time_{k.removesuffix('_s')}", v) for k, v in tracker.grouped(phases).items()),
         ):
-            loop.report.post(name, number, epoch, loop.window.step)
+            loop.report.post(name, number, epoch, loop.window.step, samples=loop.samples)
         echo(
             f"rank {ctx.rank}: epoch {epoch}/{task.epochs} step {loop.window.step}: "
             f"train_loss {final['train_loss']:.4f} {val_name} {value:.2f} "

@@ -17,21 +17,26 @@ def _t(start: datetime, seconds: float) -> datetime:
     return start + timedelta(seconds=seconds)
 
 
-def run_metrics(run_id: int, start: datetime, epochs: int, epoch_s: float) -> list[dict]:
+BATCH = 64  # global samples per step
+
+
+def run_metrics(
+    run_id: int, start: datetime, epochs: int, epoch_s: float, loss_scale: float = 1.0
+) -> list[dict]:
     """Training loss every second, and per epoch: validation metrics, the epoch mark and the
-    seconds of each phase (as the trainer posts them, with epoch/step metadata)."""
+    seconds of each phase (as the trainer posts them, with epoch/step/samples metadata)."""
     out = []
     step = 0
     for epoch in range(1, epochs + 1):
         for second in range(int(epoch_s)):
             step += 10
             at = (epoch - 1) * epoch_s + second + 0.5
-            meta = {"epoch": epoch, "step": step}
-            loss = 2.0 / (1.0 + 0.3 * at)
+            meta = {"epoch": epoch, "step": step, "samples": step * BATCH}
+            loss = 2.0 * loss_scale / (1.0 + 0.3 * at)
             out.append(ApiClient.metric("train_loss", loss, run_id=run_id, date=_t(start, at),
                                         metadata=meta))  # fmt: skip
         end = _t(start, epoch * epoch_s)
-        meta = {"epoch": epoch, "step": step}
+        meta = {"epoch": epoch, "step": step, "samples": step * BATCH}
         per_epoch = {
             "val_accuracy": min(99.0, 70.0 + 8.0 * epoch),
             "val_loss": 1.0 / epoch,
@@ -88,12 +93,16 @@ def seed_run(
     light: bool = False,
     throughput: float = 1234.5,
     tags: list[str] | None = None,
+    seed: int | None = None,
+    loss_scale: float = 1.0,
 ) -> dict[str, Any]:
     """A run of ``workers`` pods with metrics, logs, record and (``finish``) its result
     (``synthetic``: throughput only, as the worker reports it for random data)."""
     extra: dict[str, Any] = {"light_target": True} if light else {}
     if tags:
         extra["tags"] = tags
+    if seed is not None:
+        extra["seed"] = seed
     run = api.create_run(name, workers, benchmark=benchmark, synthetic=synthetic, **extra)
     run_id = run["id"]
     api.update_run(run_id, state="STARTED")
@@ -103,7 +112,7 @@ def seed_run(
     for rank, pod in enumerate(pods):
         api.put_pod(pod, run_id=run_id, rank=rank, phase="Running", ip=f"10.0.0.{rank + 1}",
                     node="node-a")  # fmt: skip
-    metrics = run_metrics(run_id, start, epochs, epoch_s)
+    metrics = run_metrics(run_id, start, epochs, epoch_s, loss_scale)
     for rank, pod in enumerate(pods):
         metrics += pod_metrics(pod, start, total, rank=rank)
     api.post_metrics(metrics)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 from dash.testing.wait import until
+from selenium.webdriver.common.keys import Keys
 
 from mlbench_core.api import ApiClient
 from tests.dashboard.browser import (
@@ -421,3 +422,22 @@ def test_a_deleted_run_says_so_once_and_nothing_is_live(page, browser, live_serv
     open_page(browser, live_server, "/runs")
     wait_for_text(browser, "#runs-error", "Not logged in")
     assert "Traceback" not in browser.driver.page_source
+
+
+def test_tags_and_note_are_edited_on_the_run_page(page, api):
+    run = seed_run(api, "labelled", tags=["first"])
+    browser = page(f"/runs/{run['id']}")
+    until(lambda: browser.find_element("#run-tags").get_attribute("value") == "first", timeout=15)
+    tags = browser.find_element("#run-tags")
+    tags.send_keys(Keys.CONTROL, "a")  # React keeps a value clear() removes
+    tags.send_keys("baseline, pr-4")
+    browser.find_element("#run-note").send_keys("the reference run")
+    browser.find_element("#run-labels-save").click()
+    wait_for_text(browser, "#run-labels-message", "Saved.")
+    stored = api.get_run(run["id"])
+    assert (stored["tags"], stored["note"]) == (["baseline", "pr-4"], "the reference run")
+    tags.send_keys(Keys.CONTROL, "a")
+    tags.send_keys("fine, " + "x" * 41)
+    browser.find_element("#run-labels-save").click()
+    wait_for_text(browser, "#run-labels-message", "tags")
+    assert api.get_run(run["id"])["tags"] == ["baseline", "pr-4"]  # refused: nothing changed

@@ -60,6 +60,7 @@ def test_two_workers_reach_the_digits_goal_and_report_everything(
         result = admin.get_run(run["id"])["result"]
         admin_record = admin.get_run(run["id"])["record"]
         run_series = admin.get_run_metrics(run["id"])
+        seen = admin.get_run_metrics(run["id"], metadata=True)
         pod_series = {pod: admin.get_pod_metrics(pod) for pod in pods}
 
     output = group.output()
@@ -98,6 +99,12 @@ def test_two_workers_reach_the_digits_goal_and_report_everything(
     assert [p["value"] for p in run_series["epoch"]] == list(range(1, epochs + 1))
     assert all(len(run_series[f"time_{x}"]) == epochs for x in ("data_loading", "compute"))
     assert all(p["value"] > 0 for p in run_series["throughput"])
+    # the samples seen by all ranks so far, with each training-loss and epoch point
+    loss_seen = [json.loads(p["metadata"])["samples"] for p in seen["train_loss"]]
+    epoch_seen = [json.loads(p["metadata"])["samples"] for p in seen["epoch"]]
+    assert loss_seen == sorted(loss_seen) and loss_seen[0] > 0
+    assert epoch_seen[-1] == result["samples"] and len(set(epoch_seen)) == epochs
+    assert loss_seen[-1] <= result["samples"]
     record = admin_record
     assert (record["benchmark"], record["world_size"], record["seed"]) == ("digits", 2, 0)
     assert record["backend"] == "gloo" and record["versions"]["torch"] == torch.__version__
