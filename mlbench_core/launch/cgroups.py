@@ -16,7 +16,7 @@ from pathlib import Path
 
 from mlbench_core.launch.facilities import CpuControl
 
-__all__ = ["PARENT", "PERIOD_US", "CpuQuota", "quota_us"]
+__all__ = ["PARENT", "PERIOD_US", "CpuQuota", "MemoryGroup", "quota_us"]
 
 PARENT = "mlbench"  # every rank's cgroup is <hierarchy>/mlbench/<sandbox>-<rank>
 PERIOD_US = 100_000  # the kernel's (and the kubelet's) default period
@@ -92,6 +92,40 @@ class CpuQuota:
 
     def remove(self, timeout: float = 5.0) -> None:
         """Kill whatever still runs in the cgroup, then remove it (a no-op when gone)."""
+        remove(self.path, timeout)
+
+
+class MemoryGroup:
+    """The memory cgroup ``<hierarchy>/mlbench/<name>`` of one rank, without a limit: the
+    kernel counts the peak of all the rank's processes together (``memory.peak`` in v2,
+    ``memory.max_usage_in_bytes`` in v1), which the worker reports (MLBENCH_MEMORY_CGROUP)."""
+
+    def __init__(self, control: CpuControl, name: str) -> None:
+        self.control, self.name = control, name
+        self.parent = control.mount / PARENT
+        self.path = self.parent / name
+
+    def create(self) -> None:
+        if self.control.version == 2:
+            for group in (self.control.mount, self.parent):
+                if group != self.control.mount:
+                    group.mkdir(exist_ok=True)
+                control = group / "cgroup.subtree_control"
+                if "memory" not in control.read_text().split():
+                    _write(control, "+memory")
+        else:
+            self.parent.mkdir(exist_ok=True)
+        self.path.mkdir()
+
+    def join(self) -> None:
+        """Move the calling process into the cgroup (used between fork and exec)."""
+        fd = os.open(self.path / "cgroup.procs", os.O_WRONLY)
+        try:
+            os.write(fd, str(os.getpid()).encode())
+        finally:
+            os.close(fd)
+
+    def remove(self, timeout: float = 5.0) -> None:
         remove(self.path, timeout)
 
 

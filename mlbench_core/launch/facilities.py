@@ -50,6 +50,7 @@ class Facilities:
     network_missing: str | None
     cpu: CpuControl | None
     cpu_missing: str | None
+    memory: CpuControl | None = None  # a hierarchy with the memory controller (peaks per rank)
 
     @property
     def sandboxes(self) -> bool:
@@ -147,11 +148,32 @@ def _cpu(mount: Path | None) -> tuple[CpuControl | None, str | None]:
     return control, None
 
 
+def _memory() -> CpuControl | None:
+    """A writable hierarchy with the memory controller (v2 first), if there is one."""
+    for kind, mount, options in sorted(_cgroup_mounts(), key=lambda m: m[0] != "cgroup2"):
+        if kind == "cgroup" and "memory" in options:
+            found = CpuControl(1, mount)
+        elif kind == "cgroup2":
+            try:
+                if "memory" not in (mount / "cgroup.controllers").read_text().split():
+                    continue
+            except OSError:
+                continue
+            found = CpuControl(2, mount)
+        else:
+            continue
+        if os.access(mount, os.W_OK):
+            return found
+    return None
+
+
 @lru_cache(maxsize=8)
 def _detect(path: str | None, mount: Path | None, euid: int) -> Facilities:
     ip, tc, network_missing = _network(path)
     cpu, cpu_missing = _cpu(mount)
-    return Facilities(ip, tc, network_missing, cpu, cpu_missing)
+    # Only with the machine's own hierarchies (a test's cgroup mount has no memory controller).
+    memory = _memory() if mount is None else None
+    return Facilities(ip, tc, network_missing, cpu, cpu_missing, memory)
 
 
 def detect(settings: Settings | None = None) -> Facilities:

@@ -30,7 +30,7 @@ from typing import Any
 import psutil
 
 from mlbench_core.launch import cgroups, netns
-from mlbench_core.launch.cgroups import CpuQuota
+from mlbench_core.launch.cgroups import CpuQuota, MemoryGroup
 from mlbench_core.launch.facilities import Facilities, detect, refusals
 from mlbench_core.launch.limits import Limit, Limits, Status, uncapped
 from mlbench_core.launch.netns import IFNAME, RunNetwork, SandboxError
@@ -101,6 +101,12 @@ class Sandbox:
             if control is not None
             else None
         )
+        memory = self.facilities.memory
+        self.memory = (
+            [MemoryGroup(memory, f"{self.id}-{r}") for r in range(self.ranks)]
+            if memory is not None
+            else None
+        )
         self.affinity = (
             None
             if self.quotas is not None
@@ -122,13 +128,13 @@ class Sandbox:
             "owner": {"pid": me.pid, "started": me.create_time()},
             "ip": self.facilities.ip,
             "netns": self.network.namespaces() if self.network else [],
-            "cgroups": [str(q.path) for q in self.quotas or []],
+            "cgroups": [str(g.path) for g in [*(self.quotas or []), *(self.memory or [])]],
         }
 
     def open(self) -> Sandbox:
         """Make every rank's sandbox; on failure, remove what was made and raise
         :class:`SandboxError`."""
-        if self.network is None and self.quotas is None:
+        if self.network is None and self.quotas is None and self.memory is None:
             return self
         try:
             self.settings.sandbox_dir.mkdir(parents=True, exist_ok=True)
@@ -141,8 +147,8 @@ class Sandbox:
                 for rank in range(self.ranks):
                     self.relay.add(self.network.path(rank))
                     self._fds.append(os.open(self.network.path(rank), os.O_RDONLY | os.O_CLOEXEC))
-            for quota in self.quotas or []:
-                quota.create()
+            for group in [*(self.quotas or []), *(self.memory or [])]:
+                group.create()
         except (OSError, ValueError, SandboxError) as exc:
             self.close()
             if isinstance(exc, SandboxError):
@@ -185,6 +191,8 @@ class Sandbox:
                 env.update(NCCL_SOCKET_IFNAME=IFNAME, NCCL_P2P_DISABLE="1", NCCL_SHM_DISABLE="1")
         if self.quotas is not None:
             env["MLBENCH_CPU_CGROUP"] = str(self.quotas[rank].path)
+        if self.memory is not None:
+            env["MLBENCH_MEMORY_CGROUP"] = str(self.memory[rank].path)
         return env
 
     def preexec(self, rank: int) -> Callable[[], None]:
@@ -192,6 +200,7 @@ class Sandbox:
         (stopping the rank stops what it started), death with the launcher (even on
         SIGKILL), its cgroup, its network namespace or its CPUs."""
         quota = self.quotas[rank] if self.quotas is not None else None
+        memory = self.memory[rank] if self.memory is not None else None
         fd = self._fds[rank] if self._fds else None
         cpus = self.affinity[rank] if self.affinity is not None else None
 
@@ -200,6 +209,8 @@ class Sandbox:
             _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
             if quota is not None:
                 quota.join()
+            if memory is not None:
+                memory.join()
             if fd is not None:
                 setns(fd)
             if cpus is not None:

@@ -28,11 +28,12 @@ def footprint() -> set[str]:
     found |= {f"host link {n}" for n in os.listdir("/sys/class/net")}
     found |= {f"host qdisc {q}" for q in host_qdiscs()}
     found |= {f"record {n}" for n in _names(get_settings().sandbox_dir)}
-    control = detect().cpu
-    if control is not None:
-        found |= {
-            f"cgroup {n}"
-            for n in _names(control.mount / PARENT)
-            if (control.mount / PARENT / n).is_dir()
-        }
+    facilities = detect()
+    for kind, control in (("cgroup", facilities.cpu), ("memory cgroup", facilities.memory)):
+        if control is not None:
+            found |= {
+                f"{kind} {n}"
+                for n in _names(control.mount / PARENT)
+                if (control.mount / PARENT / n).is_dir()
+            }
     return found

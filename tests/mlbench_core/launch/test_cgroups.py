@@ -9,9 +9,10 @@ import time
 import psutil
 import pytest
 
-from mlbench_core.launch.cgroups import PERIOD_US, CpuQuota, quota_us
+from mlbench_core.launch.cgroups import PERIOD_US, CpuQuota, MemoryGroup, quota_us
 from mlbench_core.launch.facilities import CpuControl, detect
 from mlbench_core.settings import Settings
+from mlbench_core.worker import peak_memory
 from tests.mlbench_core.launch.test_facilities import require_facilities
 
 BURN = "import time\nwhile True: pass"
@@ -53,3 +54,33 @@ def test_half_a_cpu_gets_half_a_core_and_removal_kills_what_is_left(control):
         quota.remove()
     assert [p.wait(10) for p in busy] == [-9, -9]
     assert not quota.path.exists()
+
+
+def test_a_ranks_memory_cgroup_counts_the_peak_of_all_its_processes():
+    require_facilities()
+    memory = detect(Settings()).memory
+    assert memory is not None, "no writable cgroup hierarchy with the memory controller"
+    group = MemoryGroup(memory, "test-peak")
+    group.create()
+    # two processes of the rank, 150 MiB each at once: the group's peak holds both
+    hold = "import time\nb = bytearray(150 * 2**20)\nb[::4096] = b'x' * len(b[::4096])\n"
+    hold += "print('ready', flush=True)\ntime.sleep(60)"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", hold],
+            preexec_fn=group.join,  # noqa: PLW1509
+            stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    try:
+        assert [p.stdout.readline().strip() for p in procs] == ["ready", "ready"]
+        figures = peak_memory.own(group.path)
+        assert figures["by"] == "cgroup"
+        assert figures["cgroup_bytes"] >= 300 * 2**20
+        assert figures["peak_bytes"] == figures["cgroup_bytes"]
+    finally:
+        group.remove()
+    assert [p.wait(10) for p in procs] == [-9, -9]
+    assert not group.path.exists()

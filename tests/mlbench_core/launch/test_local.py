@@ -12,6 +12,7 @@ import psutil
 import pytest
 
 from mlbench_core.api import ApiClient
+from mlbench_core.launch.facilities import detect
 from mlbench_core.launch.local import LocalLauncher, WorkersFailed
 
 
@@ -63,7 +64,11 @@ def test_a_run_completes_and_records_phases_and_logs(admin, api_url):
     assert [p["phase"] for p in admin.get_pods(run_id=run["id"])] == ["Succeeded", "Succeeded"]
     lines = admin.get_logs(run["id"], limit=10_000)["lines"]
     assert {line["rank"] for line in lines} == {0, 1}
-    assert admin.get_run(run["id"])["result"]["reached"] is True
+    result = admin.get_run(run["id"])["result"]
+    assert result["reached"] is True
+    # each rank's peak from its memory cgroup (every process of the rank), where there is one
+    by = [r["by"] for r in result["memory"]["per_rank"]]
+    assert by == (["cgroup"] * 2 if detect().memory is not None else [by[0]] * 2), by
 
 
 def test_a_killed_rank_stops_the_others_quickly(admin, api_url):

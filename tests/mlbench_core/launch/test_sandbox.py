@@ -43,10 +43,12 @@ def test_a_sandbox_is_made_described_and_removed():
         assert {f"netns mlb-{sandbox.id}-{n}" for n in ("br", "0", "1")} <= made
         assert f"record {sandbox.id}.json" in made
         assert {f"cgroup {sandbox.id}-0", f"cgroup {sandbox.id}-1"} <= made
+        assert {f"memory cgroup {sandbox.id}-0", f"memory cgroup {sandbox.id}-1"} <= made
         assert sandbox.master_addr == "10.200.0.1" and sandbox.master_port == 29500
         env = sandbox.env(1)
         assert env["GLOO_SOCKET_IFNAME"] == env["MLBENCH_NETWORK_INTERFACE"] == "eth0"
         assert env["MLBENCH_CPU_CGROUP"].endswith(f"mlbench/{sandbox.id}-1")
+        assert env["MLBENCH_MEMORY_CGROUP"] == f"{detect().memory.mount}/mlbench/{sandbox.id}-1"
         limits = sandbox.limits()
         assert limits.cpu.status is Status.ENFORCED and "CFS quota 50000 us" in limits.cpu.by
         assert limits.bandwidth.status is Status.ENFORCED
