@@ -197,7 +197,7 @@ def layout(tag: str | None = None, q: str | None = None, **_query: Any) -> html.
                         placeholder="search: name, benchmark, state, tag, limits, result",
                     ),
                     dcc.Link(
-                        "Compare selected runs",
+                        "Selected runs on one chart",
                         id="runs-overlay",
                         href="",
                         className="button disabled",
@@ -257,21 +257,23 @@ def _ended(run: dict[str, Any]) -> str:
 
 
 def progresses(runs: list[dict[str, Any]]) -> dict[int, str]:
-    """Where each going run is (phase, epoch k of n, ETA), from the newest point of each of
-    its series (read concurrently: one request per going run)."""
-    going = [run for run in runs if run.get("state") not in ENDED]
+    """Where each going run is (queued and why, scheduling; phase, epoch k of n, ETA from
+    the newest point of each series of a started run: one request each, concurrently)."""
+    waiting = [run for run in runs if run.get("state") == "INITIALIZED"]
+    started = [run for run in runs if run.get("state") == "STARTED"]
     api = access()
     newest = live.together(
-        *(lambda run=run: live.call(api, "get_run_metrics", run["id"], last_n=1) for run in going)
-    ) if going else []  # fmt: skip
-    return {
-        run["id"]: progress(run, latest, has_points=bool(latest)).text()
-        for run, latest in zip(going, newest, strict=True)
-    }
+        *(lambda run=run: live.call(api, "get_run_metrics", run["id"], last_n=1)
+          for run in started)
+    ) if started else []  # fmt: skip
+    where = {run["id"]: progress(run, {}, has_points=False).text() for run in waiting}
+    for run, latest in zip(started, newest, strict=True):
+        where[run["id"]] = progress(run, latest, has_points=bool(latest)).text()
+    return where
 
 
 def overlay_link(selected: list[dict[str, Any]] | None) -> tuple[str, str, str]:
-    """(href, class, count text) of the "Compare selected runs" link."""
+    """(href, class, count text) of the "Selected runs on one chart" link."""
     ids = [str(row["id"]) for row in selected or []]
     if not ids:
         return "", "button disabled", "select runs to see them on one chart"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from dash import Dash, Input, Output, State, dcc, html, no_update
@@ -23,9 +24,17 @@ from mlbench_core.benchmarks.allreduce_report import Report, is_report, report
 from mlbench_core.launch import limits
 from mlbench_core.progress import EPOCH, VALIDATING, progress
 from mlbench_core.result_view import record_sections, result_rows
-from mlbench_core.text import TERMINAL, duration, result_summary, show_date, show_seconds
+from mlbench_core.text import (
+    TERMINAL,
+    duration,
+    parse_date,
+    result_summary,
+    show_date,
+    show_seconds,
+)
 
 STOPPABLE = ("INITIALIZED", "STARTED")
+SETTLED_AFTER_S = 60  # a run ended this long ago gets nothing more (late log lines included)
 FAILING_LINES = 15  # of the failing rank's log, under the reason
 HIDDEN, SHOWN = {"display": "none"}, {}
 RANK = re.compile(r"\brank (\d+)\b")
@@ -208,6 +217,15 @@ def register(app: Dash) -> None:
         return (*parts, digests)
 
 
+def settled(run: dict[str, Any], now: datetime | None = None) -> bool:
+    """Whether the run ended long enough ago that polling it would read nothing new (the
+    page's clock is then stopped: an old run's page costs one read)."""
+    ended = parse_date(run.get("finished_at")) if run.get("state") in TERMINAL else None
+    if ended is None:
+        return False
+    return ((now or datetime.now(UTC)) - ended).total_seconds() > SETTLED_AFTER_S
+
+
 def _digest(value: Any) -> str:
     text = json.dumps(value, cls=PlotlyJSONEncoder, sort_keys=True)
     return hashlib.sha1(text.encode()).hexdigest()
@@ -242,5 +260,5 @@ def _parts(run_id: int) -> tuple:
         SHOWN if run["state"] in STOPPABLE else HIDDEN,
         _result(run), _record(run.get("record")), ranks,
         shown, SHOWN if zero_a else HIDDEN, HIDDEN if zero_a else SHOWN,
-        SHOWN, False,
+        SHOWN, settled(run),
     )  # fmt: skip
