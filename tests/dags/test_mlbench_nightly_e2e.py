@@ -79,6 +79,8 @@ def scheduled_runs(stack: Stack, token: str) -> list[str]:
     return [r["dag_run_id"] for r in answer.json()["dag_runs"] if r["run_type"] == "scheduled"]
 
 
+# Two stack starts and eight real runs: about 5 minutes on 2 cores, more than the default.
+@pytest.mark.timeout(900)
 def test_a_nightly_reports_and_a_slowdown_is_a_regression(home, tmp_path):
     from mlbench_core.cli.common import connect
 
