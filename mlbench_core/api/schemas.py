@@ -115,7 +115,9 @@ def _distinct(tags: list[str]) -> list[str]:
 
 
 # A run's tag: a label to find and group runs by ("baseline", "pr-123", "gpu:a100").
-TAG_PATTERN = r"^[^\s,\x00]+$"
+# No blank, comma or control character. The control characters are named: Python's ``\s``
+# (Airflow's Params, jsonschema) counts \x1c-\x1f as blanks, pydantic's (Rust) does not.
+TAG_PATTERN = r"^[^\s,\x00-\x1f\x7f]+$"
 MAX_TAGS = 20
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=TAG_PATTERN)]
 Tags = Annotated[list[Tag], BeforeValidator(_tag_list), AfterValidator(_distinct)]

@@ -403,3 +403,10 @@ def test_bad_filters_are_422_naming_the_parameter(api):
     response = api.get("/api/runs", params={"state": "DONE"})
     assert response.status_code == 422
     assert "state" in response.json()["message"]
+
+
+def test_a_tag_with_a_control_character_is_422_not_a_failed_trigger(api, airflow_api):
+    # Python's \s (Airflow's Params) counts \x1d as a blank, pydantic's does not: both refuse
+    response = api.post("/api/runs/", json={**VALID, "tags": ["a\x1db"]})
+    assert response.status_code == 422, response.text
+    assert "tags" in response.json()["message"]
