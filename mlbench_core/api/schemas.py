@@ -527,7 +527,7 @@ class RunCreate(_Strict):
         max_length=MAX_TAGS,
         title="Tags",
         description="Labels to find and group the run by (e.g. baseline, pr-123): each at "
-        "most 40 characters, without blanks or commas; editable later",
+        "most 40 characters, without blanks, commas or control characters; editable later",
     )
     note: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
         default=None,
