@@ -149,7 +149,7 @@ def _overlay_args() -> tuple[list[dict[str, Any]], str, str]:
     ids = overlay.run_ids(args.get("runs"))
     if not ids:
         raise ValueError("runs: run ids separated by commas, e.g. runs=1,2,3")
-    runs, _names, gone = overlay.fetch(ids)
+    runs, gone = overlay.fetch(ids)
     if gone:
         raise LookupError(f"runs: {', '.join(gone)} deleted or never existed")
     return runs, metric, axis
@@ -170,8 +170,7 @@ def overlay_table_csv() -> flask.Response:
     """The overlay's table: what differs between the runs, and their results."""
 
     def build(runs: list[dict[str, Any]], metric: str, axis: str) -> str:
-        drawn = overlay.curves(runs, overlay.series_of(runs, metric, axis), metric, axis)
-        columns, rows, _fixed = overlay.differences(runs, metric, drawn)
+        columns, rows, _fixed = overlay.differences(runs, metric, overlay.drawn(runs, metric, axis))
         return overlay.table_csv(columns, rows)
 
     return _csv(build, "runs-table.csv")
@@ -181,8 +180,7 @@ def overlay_series_csv() -> flask.Response:
     """Every point the overlay draws: run, x on the chosen axis, value."""
 
     def build(runs: list[dict[str, Any]], metric: str, axis: str) -> str:
-        drawn = overlay.curves(runs, overlay.series_of(runs, metric, axis), metric, axis)
-        return overlay.series_csv(drawn, metric, axis)
+        return overlay.series_csv(overlay.drawn(runs, metric, axis), metric, axis)
 
     return _csv(build, "runs-series.csv")
 

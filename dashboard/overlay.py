@@ -10,14 +10,16 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from statistics import median
 from typing import Any
 from urllib.parse import urlencode
+
+import numpy as np
 
 from dashboard import live
 from dashboard.api import access
 from dashboard.series import epoch_at, epoch_marks, seconds
 from mlbench_core import configuration
+from mlbench_core.api import NotFound
 from mlbench_core.configuration import LABELS
 from mlbench_core.text import result_summary, show_number
 
@@ -110,43 +112,23 @@ def grouped(runs: Sequence[dict[str, Any]]) -> list[Group]:
     return list(out.values())
 
 
-def _interpolate(xs: Sequence[float], ys: Sequence[float], x: float) -> float:
-    """``ys`` at ``x`` on the polyline through (xs, ys) (xs ascending, x within them)."""
-    lo, hi = 0, len(xs) - 1
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if xs[mid] <= x:
-            lo = mid
-        else:
-            hi = mid
-    if xs[hi] == xs[lo]:
-        return ys[hi]
-    return ys[lo] + (ys[hi] - ys[lo]) * (x - xs[lo]) / (xs[hi] - xs[lo])
-
-
 def band(members: Sequence[Curve]) -> tuple[list[float], list[float], list[float], list[float]]:
     """(x, median, min, max) of ``members`` where every one of them has points: on a grid
     of the x range they share, each curve taken as the line through its points."""
-    usable = [c for c in members if len(c.xs) >= 1]
+    usable = [c for c in members if c.xs]
     if len(usable) < 2:
         return [], [], [], []
-    ordered = [sorted(zip(c.xs, c.ys, strict=True)) for c in usable]
-    low = max(pts[0][0] for pts in ordered)
-    high = min(pts[-1][0] for pts in ordered)
+    ordered = [np.array(sorted(zip(c.xs, c.ys, strict=True))).T for c in usable]
+    low = max(xs[0] for xs, _ in ordered)
+    high = min(xs[-1] for xs, _ in ordered)
     if high < low:
         return [], [], [], []
-    shared = sorted({x for pts in ordered for x, _ in pts if low <= x <= high})
+    shared = np.unique(np.concatenate([xs[(xs >= low) & (xs <= high)] for xs, _ in ordered]))
     if len(shared) > GRID_POINTS or len(shared) < 2:
-        step = (high - low) / (GRID_POINTS - 1) if high > low else 0.0
-        shared = [low + i * step for i in range(GRID_POINTS)] if step else [low]
-    xs, mids, mins, maxs = [], [], [], []
-    for x in shared:
-        values = [_interpolate([p[0] for p in pts], [p[1] for p in pts], x) for pts in ordered]
-        xs.append(x)
-        mids.append(median(values))
-        mins.append(min(values))
-        maxs.append(max(values))
-    return xs, mids, mins, maxs
+        shared = np.linspace(low, high, GRID_POINTS) if high > low else np.array([low])
+    values = np.array([np.interp(shared, xs, ys) for xs, ys in ordered])
+    return (shared.tolist(), np.median(values, axis=0).tolist(),
+            values.min(axis=0).tolist(), values.max(axis=0).tolist())  # fmt: skip
 
 
 # -- reading them ---------------------------------------------------------------------------
@@ -166,23 +148,28 @@ def query(runs: list[int], metric: str | None, axis: str, group: bool) -> str:
     return urlencode({**shown, "group": "1" if group else "0"})
 
 
-def fetch(run_ids: list[int]) -> tuple[list[dict[str, Any]], list[str], list[str]]:
-    """(the runs, the series names they have, the ids that are gone), concurrently."""
+def fetch(run_ids: list[int]) -> tuple[list[dict[str, Any]], list[str]]:
+    """(the runs, the ids of those that are gone), read concurrently."""
     api = access()
 
-    def one(run_id: int) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    def one(run_id: int) -> dict[str, Any] | None:
         try:
-            return live.call(api, "get_run", run_id), live.call(
-                api, "get_run_metrics", run_id, last_n=1
-            )
-        except Exception:  # noqa: BLE001 - a run deleted since it was picked
-            return None, {}
+            return live.call(api, "get_run", run_id)
+        except NotFound:  # deleted since it was picked (other errors are the page's)
+            return None
 
     found = live.together(*(lambda i=i: one(i) for i in run_ids)) if run_ids else []
-    runs = [run for run, _ in found if run is not None]
-    names = sorted({name for _, newest in found for name in newest})
-    gone = [str(i) for i, (run, _) in zip(run_ids, found, strict=True) if run is None]
-    return runs, names, gone
+    gone = [str(i) for i, run in zip(run_ids, found, strict=True) if run is None]
+    return [run for run in found if run is not None], gone
+
+
+def series_names(runs: list[dict[str, Any]]) -> list[str]:
+    """Every series name some of ``runs`` has (one ``last_n=1`` read each, concurrently)."""
+    api = access()
+    newest = live.together(
+        *(lambda r=r: live.call(api, "get_run_metrics", r["id"], last_n=1) for r in runs)
+    ) if runs else []  # fmt: skip
+    return sorted({name for series in newest for name in series})
 
 
 def series_of(runs: list[dict[str, Any]], metric: str, axis: str) -> dict[int, dict]:
@@ -198,6 +185,11 @@ def series_of(runs: list[dict[str, Any]], metric: str, axis: str) -> dict[int, d
 
     found = live.together(*(lambda r=r: one(r["id"]) for r in runs)) if runs else []
     return {run["id"]: series for run, series in zip(runs, found, strict=True)}
+
+
+def drawn(runs: list[dict[str, Any]], metric: str, axis: str) -> list[Curve]:
+    """The runs' curves of ``metric`` on ``axis``, read from the API."""
+    return curves(runs, series_of(runs, metric, axis), metric, axis)
 
 
 # -- what differs ---------------------------------------------------------------------------

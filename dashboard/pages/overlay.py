@@ -97,7 +97,7 @@ def default_metric(runs: list[dict[str, Any]], names: list[str], benchmarks: lis
 
 def chart(runs: list[dict[str, Any]], metric: str, axis: str, group: bool) -> tuple:
     """(figure, note, curves drawn) of ``metric`` against ``axis``."""
-    drawn = overlay.curves(runs, overlay.series_of(runs, metric, axis), metric, axis)
+    drawn = overlay.drawn(runs, metric, axis)
     by_id = {c.run_id: c for c in drawn}
     lines, bands = [], []
     for members in overlay.grouped(runs) if group else [overlay.Group({}, [r]) for r in runs]:
@@ -138,7 +138,8 @@ def register(app: Dash) -> None:
     )
     @guarded(outputs=5, error_at=0)
     def load(chosen: dict[str, Any]) -> tuple:
-        runs, names, gone = overlay.fetch(chosen["runs"])
+        runs, gone = overlay.fetch(chosen["runs"])
+        names = overlay.series_names(runs)
         with access().client() as client:
             benchmarks = client.get_benchmarks()
         metric = chosen["metric"] if chosen["metric"] in names else None

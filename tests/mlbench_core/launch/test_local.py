@@ -14,6 +14,7 @@ import pytest
 from mlbench_core.api import ApiClient
 from mlbench_core.launch.facilities import detect
 from mlbench_core.launch.local import LocalLauncher, WorkersFailed
+from tests.mlbench_core.launch.test_facilities import require_facilities
 
 
 def launcher_for(  # noqa: ANN201
@@ -67,8 +68,9 @@ def test_a_run_completes_and_records_phases_and_logs(admin, api_url):
     result = admin.get_run(run["id"])["result"]
     assert result["reached"] is True
     # each rank's peak from its memory cgroup (every process of the rank), where there is one
-    by = [r["by"] for r in result["memory"]["per_rank"]]
-    assert by == (["cgroup"] * 2 if detect().memory is not None else [by[0]] * 2), by
+    require_facilities()  # skipped without them, failed under CI=true
+    assert detect().memory is not None, "no writable cgroup hierarchy with the memory controller"
+    assert [r["by"] for r in result["memory"]["per_rank"]] == ["cgroup", "cgroup"]
 
 
 def test_a_killed_rank_stops_the_others_quickly(admin, api_url):
