@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install browser test lint format demo bench-ingest bench-dashboard images clean
+.PHONY: install browser original-client test lint format demo bench-ingest bench-dashboard images clean
 
 # Re-install only when pyproject.toml changed since the last install.
 $(STAMP): pyproject.toml
@@ -15,6 +15,26 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# The original mlbench-core 3.0.0 (PyPI) for the compatibility tests, in an environment of its
+# own so that it cannot shadow ours: its client (api.py), CLI (cli/) and worker-side metrics
+# (utils/log_metrics.py, utils/tracker.py) unchanged from the wheel, in $(ORIG)/original. Its other
+# modules need torch 1.7 and are left out; its pinned dependencies do not install on Python
+# 3.11, so the CLI's get their current releases, except kubernetes, kept at the wheel's pin
+# (its in-cluster discovery relies on 11.x's default Configuration).
+ORIG ?= .venv-original
+ORIG_STAMP := $(ORIG)/.installed-stamp
+ORIG_DEPS := kubernetes==11.0.0 'urllib3<2' requests click tabulate appdirs pyyaml boto3 \
+  matplotlib GitPython docker google-auth google-api-core google-cloud-container \
+  google-api-python-client supermutes
+$(ORIG_STAMP): Makefile
+	rm -rf $(ORIG) && $(PYTHON) -m venv $(ORIG)
+	$(ORIG)/bin/python -m pip install --quiet $(ORIG_DEPS)
+	$(ORIG)/bin/python -m pip download --quiet --no-deps mlbench-core==3.0.0 -d $(ORIG)/wheel
+	$(ORIG)/bin/python -m harness.original_client $(ORIG)/wheel/mlbench_core-3.0.0-py3-none-any.whl $(ORIG)/original
+	@touch $@
+
+original-client: $(ORIG_STAMP)
 
 # Headless Chromium for the dashboard's browser tests: Debian's chromium and chromium-driver,
 # installed when missing. Without them the browser tests skip, except under CI=true, where a
@@ -40,7 +60,7 @@ format: install
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-test: install browser
+test: install browser original-client
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 

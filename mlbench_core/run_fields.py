@@ -29,8 +29,9 @@ __all__ = [
     "validation_context",
 ]
 
-# Set by the system, never by a person: the API's run id travels in the DAG run's conf.
-INTERNAL_FIELDS = ("job_id",)
+# Set by the system, never by a person: the API's run id travels in the DAG run's conf;
+# an original mlbench client's custom command is a template (mlbench_core.api.original).
+INTERNAL_FIELDS = ("job_id", "original_command")
 FORM_FIELDS: tuple[str, ...] = tuple(f for f in RunCreate.model_fields if f not in INTERNAL_FIELDS)
 DEFAULT_SHOWN = "benchmark default"  # what a form shows for "none: the benchmark's"
 

@@ -6,8 +6,9 @@ import os
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The source tree (mlbench is installed editable from it; DAGs and plugin live beside).
@@ -44,6 +45,10 @@ class Settings(BaseSettings):
     namespace: str = "default"
     image_registry: str = "mlbench"
     max_workers: int = Field(default=16, ge=1)
+    # Fields of RunCreate given to each new run of a benchmark whose request leaves them out
+    # (JSON object in the env), e.g. {"synthetic": true, "epochs": 1, "steps_per_epoch": 5}
+    # for a smoke-test deployment whose clients (the original mlbench's) cannot say so.
+    run_defaults: dict[str, Any] = Field(default_factory=dict)
     data_dir: Path | None = None  # datasets (default: <home>/data)
     data_url: str | None = None  # a mirror of the datasets' official download locations
     # Digests pinned per dataset file name, "sha256:HEX" or "md5:HEX" (JSON object in the env).
@@ -88,6 +93,16 @@ class Settings(BaseSettings):
     port: int = Field(default=8080, ge=1, le=65535)
     dags_folder: Path = Field(default_factory=lambda: REPO / "dags")
     plugins_folder: Path = Field(default_factory=lambda: REPO / "plugins")
+
+    @field_validator("run_defaults")
+    @classmethod
+    def _run_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        from mlbench_core.api.schemas import RunCreate
+
+        settable = set(RunCreate.model_fields) - {"name", "num_workers", "job_id"}
+        if unknown := sorted(set(value) - settable):
+            raise ValueError(f"not fields a run's defaults may set: {', '.join(unknown)}")
+        return value
 
     @property
     def nightly_suite_file(self) -> Path:

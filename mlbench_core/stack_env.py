@@ -235,4 +235,8 @@ def stack_environment(
         env["MLBENCH_DATA_CHECKSUMS"] = json.dumps(settings.data_checksums)
     if settings.nightly_suite is not None:
         env["MLBENCH_NIGHTLY_SUITE"] = str(settings.nightly_suite)
+    if settings.run_defaults:
+        env["MLBENCH_RUN_DEFAULTS"] = json.dumps(settings.run_defaults)
+    if settings.cpu_capacity is not None:
+        env["MLBENCH_CPU_CAPACITY"] = str(settings.cpu_capacity)
     return env

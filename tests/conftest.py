@@ -151,3 +151,13 @@ def no_sandbox_left() -> Iterator[None]:
     yield
     left = footprint() - before
     assert not left, f"left behind by the test: {sorted(left)}"
+
+
+@pytest.fixture(scope="session")
+def original_client() -> None:
+    """The original mlbench-core 3.0.0 installed by ``make original-client`` (its own
+    environment: see :mod:`tests.support.original`)."""
+    from tests.support.original import available
+
+    if (reason := available()) is not None:
+        _require_service(reason)

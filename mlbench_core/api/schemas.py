@@ -336,17 +336,54 @@ class MetricIn(_Base):
         return self
 
 
+class TextResultIn(_Base):
+    """A run's official result posted as a metric, as the original mlbench's workers do:
+    ``name`` ``TaskResult @ <rank>``, ``value`` the sentence of its goal ("80% Top 1
+    Validation Accuracy reached in 1234.567 seconds"). It becomes the run's result (see
+    :func:`mlbench_core.api.original.parse_result`), not a point of a series."""
+
+    run_id: int = Field(ge=1, le=MAX_ID)
+    name: str = Field(pattern=r"^TaskResult @ [0-9]{1,10}$")
+    value: str = Field(min_length=1, max_length=4096, pattern=NO_NUL)
+    date: UtcDatetime | None = None
+    cumulative: bool = False
+    metadata: str | None = Field(default=None, max_length=4096, pattern=NO_NUL)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_wire(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, dict) and not typed(info):
+            data = {k: v for k, v in data.items() if v != "" or k not in ("date", "metadata")}
+        if isinstance(data, dict) and "metadata" in data:
+            data = {**data, "metadata": _metadata_text(data["metadata"])}
+        return data
+
+    @classmethod
+    def claims(cls, data: Any) -> bool:
+        """Whether a metric body is a text result: a ``TaskResult @ <rank>`` whose value is
+        text that is not a number."""
+        return (
+            isinstance(data, dict)
+            and isinstance(data.get("name"), str)
+            and data["name"].startswith("TaskResult @ ")
+            and isinstance(data.get("value"), str)
+            and NUMBER_TEXT.fullmatch(data["value"].strip()) is None
+        )
+
+
 class MetricBatch(_Strict):
     metrics: list[MetricIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
 class MetricOut(BaseModel):
-    id: int
+    id: int | None = Field(
+        description="The point's id; none for a text result (stored as the run's result)"
+    )
     pod_name: str | None = None
     run_id: int | None = None
     name: str
     date: datetime
-    value: float
+    value: float | str
     cumulative: bool
     metadata: str | None = None
 
@@ -465,6 +502,13 @@ class RunCreate(_Strict):
         pattern=NO_NUL,
         title="Custom command",
         description="The custom image's command (run by /bin/sh -c)",
+    )
+    original_command: bool = Field(
+        default=False,
+        title="Original mlbench command",
+        description="The custom command is an original mlbench template (set for the "
+        "original client's image_name=custom_image): {run_id}, {rank}, {hosts} and "
+        "{backend} are filled per rank, and it is split on spaces and run without a shell",
     )
     backend: CommBackend = Field(
         default=CommBackend.GLOO,
@@ -585,6 +629,8 @@ class RunCreate(_Strict):
             raise ValueError("benchmark and image_name are mutually exclusive")
         if self.image_name is not None and not self.custom_image_command:
             raise ValueError("custom_image_command is required with image_name")
+        if self.original_command and self.image_name is None:
+            raise ValueError("original_command needs a custom image (image_name)")
         if self.backend is CommBackend.NCCL and not self.gpu_enabled:
             raise ValueError("backend nccl needs gpu_enabled")
         return self
@@ -676,6 +722,7 @@ class RunOut(BaseModel):
     benchmark: str | None = None
     image_name: str | None = None
     custom_image_command: str | None = None
+    original_command: bool = False
     num_workers: int
     num_cpus: float
     max_bandwidth: float | None = None
@@ -789,7 +836,14 @@ class PodOut(BaseModel):
     name: str
     run_id: int | None = None
     rank: int | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: str = Field(
+        default="{}",
+        description="The pod's labels as the text of a dict, as the original mlbench API "
+        "gave them (e.g. \"{'app': 'mlbench', 'component': 'worker'}\"): see label_map",
+    )
+    label_map: dict[str, str] = Field(
+        default_factory=dict, description="The pod's labels, parsed: name -> value"
+    )
     phase: str
     ip: str | None = None
     node: str | None = None

@@ -152,10 +152,12 @@ def pod_kwargs(run: dict[str, Any], settings: Settings) -> list[dict[str, Any]]:
     what it builds.
     """
     service = service_name(run)
-    command = worker_command(run)
+    # each rank's DNS name, as the original mlbench formatted {hosts} ("<pod>.<set>")
+    hosts = [f"{pod_name(run, rank)}.{service}" for rank in range(run["num_workers"])]
     out = []
     for rank in range(run["num_workers"]):
         name = pod_name(run, rank)
+        command = worker_command(run, rank, hosts)
         env = (
             worker_env(
                 run,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
+from mlbench_core.api.original import fill_command
 from mlbench_core.settings import Settings
 
 WORKER_MODULE = "mlbench_core.worker"
@@ -36,6 +38,7 @@ ELSEWHERE = {
     "max_bandwidth": "the traffic shaping and MLBENCH_MAX_BANDWIDTH",
     "image_name": "the pod's image",
     "custom_image_command": "the pod's command",
+    "original_command": "the pod's command (its placeholders filled per rank)",
     "gpu_enabled": "the device (a GPU per pod)",
     "oversubscribe": "the admission of the run (not the workers)",
     "tags": "nothing: a label people find the run by",
@@ -43,9 +46,20 @@ ELSEWHERE = {
 }
 
 
-def worker_command(run: dict[str, Any]) -> list[str]:
-    """The worker's argv (``python`` is the image's interpreter; locally, this one's)."""
+def worker_command(run: dict[str, Any], rank: int = 0, hosts: Sequence[str] = ()) -> list[str]:
+    """Rank ``rank``'s argv (``python`` is the image's interpreter; locally, this one's).
+
+    A custom image runs its command with ``/bin/sh -c``; one of an original mlbench client
+    (``original_command``) as its master ran it: placeholders filled (``hosts``: each rank's
+    host name), ``--gpu`` and ``--light`` appended when set, split on spaces, no shell."""
     if run.get("benchmark") is None:
+        if run.get("original_command"):
+            command = run["custom_image_command"]
+            command += " --gpu" * bool(run.get("gpu_enabled"))
+            command += " --light" * bool(run.get("light_target"))
+            return fill_command(
+                command, run_id=run["id"], rank=rank, hosts=list(hosts), backend=run["backend"]
+            )
         return ["/bin/sh", "-c", run["custom_image_command"]]
     command = ["python", "-m", WORKER_MODULE, "--run-id", str(run["id"])]
     for field, option in WORKER_OPTIONS.items():

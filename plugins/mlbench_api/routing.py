@@ -117,8 +117,14 @@ async def read_body(request: Request) -> Body:
         ) from None
 
 
-def validate_body(model: type[M], body: Body, context: dict[str, Any] | None = None) -> M:
-    """``model`` validated from ``body``; errors become FastAPI's 422 with ``body.<field>``."""
+def validate_body(
+    model: type[M],
+    body: Body,
+    context: dict[str, Any] | None = None,
+    translate: Callable[[Any], Any] | None = None,
+) -> M:
+    """``model`` validated from ``body`` (first read by ``translate``, where a route reads
+    other clients' bodies); errors become FastAPI's 422 with ``body.<field>``."""
     if not isinstance(body.data, dict):
         raise RequestValidationError(
             [
@@ -131,7 +137,8 @@ def validate_body(model: type[M], body: Body, context: dict[str, Any] | None = N
             ]
         )
     try:
-        return model.model_validate(body.data, context=body.context(context))
+        data = translate(body.data) if translate is not None else body.data
+        return model.model_validate(data, context=body.context(context))
     except ValidationError as exc:
         raise RequestValidationError(
             [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
@@ -139,12 +146,16 @@ def validate_body(model: type[M], body: Body, context: dict[str, Any] | None = N
 
 
 def body(
-    model: type[M], context: Callable[[], dict[str, Any]] | None = None
+    model: type[M],
+    context: Callable[[], dict[str, Any]] | None = None,
+    translate: Callable[[Any], Any] | None = None,
 ) -> Callable[[Request], Awaitable[M]]:
-    """A dependency giving the request body (JSON or form) validated as ``model``."""
+    """A dependency giving the request body (JSON or form) validated as ``model`` (read by
+    ``translate`` first, when given)."""
 
     async def dependency(request: Request) -> M:
-        return validate_body(model, await read_body(request), context() if context else None)
+        data = await read_body(request)
+        return validate_body(model, data, context() if context else None, translate)
 
     return dependency
 

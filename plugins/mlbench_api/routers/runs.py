@@ -14,8 +14,9 @@ from mlbench_api import admission, dagruns, reconcile
 from mlbench_api.auth import CallerDep, UserDep, new_worker_token
 from mlbench_api.deps import RunId, SessionDep, conflict, run_or_404
 from mlbench_api.routing import SlashRouter, body, body_schema
-from mlbench_api.store import Metric, Pod, Run
+from mlbench_api.store import LogLine, Metric, Pod, Run
 from mlbench_api.store.models import utcnow
+from mlbench_core.api import original
 from mlbench_core.api.schemas import (
     Admission,
     Reconciled,
@@ -27,6 +28,7 @@ from mlbench_core.api.schemas import (
     RunUpdate,
     WorkerToken,
 )
+from mlbench_core.benchmarks import REGISTRY
 from mlbench_core.run_fields import dag_conf, request_schema, validation_context
 from mlbench_core.settings import get_settings
 
@@ -42,7 +44,33 @@ TRANSITIONS: dict[RunState, set[RunState]] = {
 }
 
 
-def run_out(run: Run) -> RunOut:
+# Lines of each stream a single run's job_metadata carries, as the original's did (its
+# run page showed them); every line is at /api/runs/{id}/logs.
+OUTPUT_TAIL = 100
+DERIVED_METADATA = ("stdout", "stderr")  # read from the logs, never stored
+
+
+def output_tail(session: Session, run_id: int, limit: int = OUTPUT_TAIL) -> dict[str, list[str]]:
+    """The run's last ``limit`` lines of stdout and of stderr (all ranks, oldest first),
+    for ``job_metadata.stdout`` and ``job_metadata.stderr``."""
+    tails = {}
+    for stream in ("stdout", "stderr"):
+        query = (
+            select(LogLine.line)
+            .where(LogLine.run_id == run_id, LogLine.stream == stream)
+            .order_by(LogLine.id.desc())
+            .limit(limit)
+        )
+        tails[stream] = list(reversed(session.scalars(query).all()))
+    return tails
+
+
+def run_out(run: Run, session: Session | None = None) -> RunOut:
+    """The run as the API shows it; with ``session``, its job_metadata also carries the tail
+    of its output (single-run answers only: a list of runs would read every run's logs)."""
+    metadata = run.job_metadata or {}
+    if session is not None:
+        metadata = {**metadata, **output_tail(session, run.id)}
     return RunOut(
         id=run.id,
         name=run.name,
@@ -51,7 +79,7 @@ def run_out(run: Run) -> RunOut:
         started_at=run.started_at,
         finished_at=run.finished_at,
         job_id=run.job_id,
-        job_metadata=run.job_metadata or {},
+        job_metadata=metadata,
         result=run.result,
         record=run.record,
         tags=run.tags or [],
@@ -70,6 +98,17 @@ def document(openapi: dict[str, Any]) -> None:
 
 def _create_context() -> dict[str, Any]:
     return validation_context(get_settings().max_workers)
+
+
+def _read_fields(data: Any) -> Any:
+    """A new run's body as RunCreate reads it: the original mlbench client's fields read as
+    ours (:mod:`mlbench_core.api.original`), then ``MLBENCH_RUN_DEFAULTS`` for the fields a
+    run of a benchmark leaves out."""
+    data = original.run_body(data, REGISTRY.keys())
+    defaults = get_settings().run_defaults
+    if isinstance(data, dict) and defaults and data.get("image_name") in (None, ""):
+        data = {**data, **{k: v for k, v in defaults.items() if data.get(k) in (None, "")}}
+    return data
 
 
 @router.get("/", response_model=list[RunOut])
@@ -99,14 +138,16 @@ def list_runs(
 
 @router.get("/{run_id}", response_model=RunOut)
 def get_run(run_id: RunId, session: SessionDep, _caller: UserDep) -> RunOut:
-    return run_out(run_or_404(session, run_id))
+    """The run; its ``job_metadata`` has ``stdout`` and ``stderr``: the last 100 lines of
+    each, of all ranks, as the original mlbench showed them (all: ``/api/runs/{id}/logs``)."""
+    return run_out(run_or_404(session, run_id), session)
 
 
 @router.post("/", status_code=201, response_model=RunOut, openapi_extra=body_schema(RunCreate))
 def create_run(
     session: SessionDep,
     caller: UserDep,
-    data: Annotated[RunCreate, Depends(body(RunCreate, _create_context))],
+    data: Annotated[RunCreate, Depends(body(RunCreate, _create_context, _read_fields))],
 ) -> RunOut:
     """Store a run as INITIALIZED and trigger its DAG run; 422 if the body breaks a rule the
     document states; 409 if the name is taken, or if its workers ask for more CPUs than
@@ -196,7 +237,8 @@ def update_run(
     if data.result is not None:
         run.result = data.result
     if data.job_metadata:
-        run.job_metadata = {**(run.job_metadata or {}), **data.job_metadata}
+        given = {k: v for k, v in data.job_metadata.items() if k not in DERIVED_METADATA}
+        run.job_metadata = {**(run.job_metadata or {}), **given}
     if data.tags is not None:
         run.tags = data.tags
     if data.note is not None:

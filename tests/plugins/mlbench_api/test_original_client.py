@@ -1,0 +1,194 @@
+"""The original mlbench-core 3.0.0 client (its ``api.py`` from PyPI, unchanged, in its own
+environment) against our API over real HTTP with ``MLBENCH_AUTH=none``: every official
+image, backends, custom images (their command rendered on the pods), text results, the
+tail of a run's output."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from mlbench_core.benchmarks import REGISTRY
+from mlbench_core.launch import kubernetes as k8s
+from mlbench_core.settings import Settings
+from tests.mlbench_core.launch.test_kubernetes import render
+from tests.support.original import run_original
+
+pytestmark = pytest.mark.usefixtures("original_client")
+
+PRELUDE = """
+import json, sys
+from mlbench_core.api import MLBENCH_IMAGES, ApiClient
+client = ApiClient(in_cluster=False, url=sys.argv[1], load_config=False)
+def answer(future):
+    response = future.result()
+    try:
+        body = response.json()
+    except ValueError:
+        body = response.text
+    return {"status": response.status_code, "body": body}
+"""
+
+
+def original(code: str, url: str) -> object:
+    """What ``code`` (run after :data:`PRELUDE` in the original's environment) prints as
+    its last line of JSON."""
+    done = run_original(["-c", PRELUDE + code, url])
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def url(live_server, store, settings_env) -> str:  # noqa: ANN001
+    """The URL an original client is given (``-u``): host:port and the API's root path."""
+    settings_env.setenv("MLBENCH_AUTH", "none")
+    settings_env.setenv("MLBENCH_CPU_CAPACITY", "64")
+    return urlsplit(live_server).netloc + "/mlbench"
+
+
+def test_create_run_of_each_official_image(url, live_server):
+    answers = original(
+        """
+out = {}
+for i, (title, entry) in enumerate(MLBENCH_IMAGES.items()):
+    out[entry[0]] = answer(client.create_run(f"image-{i}", 2, num_cpus=1, image=title,
+                                             backend="GLOO"))
+print(json.dumps(out))
+""",
+        url,
+    )
+    assert len(answers) == 8
+    created = {image: a["body"] for image, a in answers.items() if a["status"] == 201}
+    refused = {image: a["body"]["message"] for image, a in answers.items() if a["status"] != 201}
+    assert "TensorFlow images are not supported" in refused.pop(
+        "mlbench/tensorflow-cifar10-resnet:latest"
+    )
+    for image, message in refused.items():  # GNMT and Transformer until they are built
+        assert "which this mlbench does not have yet" in message, (image, message)
+        assert ("4a" in message) or ("4b" in message)
+    expected = {"1a", "2a", "3a", "0a"} | ({"4a", "4b"} & set(REGISTRY))
+    assert {run["benchmark"] for run in created.values()} == expected
+    ddp = created["mlbench/pytorch-cifar10-resnet20-ddp:latest"]
+    assert (ddp["benchmark"], ddp["aggregation"]) == ("1a", "ddp")
+    for run in created.values():
+        assert (run["backend"], run["num_workers"], run["num_cpus"]) == ("gloo", 2, 1.0)
+        assert (run["max_bandwidth"], run["state"], run["image_name"]) == (
+            1000,
+            "INITIALIZED",
+            None,
+        )
+        assert run["job_id"]  # its DAG run was triggered
+    listed = requests.get(f"{live_server}/mlbench/api/runs/", timeout=30).json()
+    assert {r["name"] for r in listed} == {r["name"] for r in created.values()}
+
+
+def test_mpi_is_refused_naming_gloo_and_nccl(url, live_server):
+    got = original(
+        """
+print(json.dumps(answer(client.create_run("mpi", 2, num_cpus=1,
+                                          image="PyTorch Cifar-10 ResNet-20", backend="MPI"))))
+""",
+        url,
+    )
+    assert got["status"] == 422
+    assert "GLOO" in got["body"]["message"] and "NCCL" in got["body"]["message"]
+    assert got["body"]["detail"][0]["loc"] == ["body", "backend"]
+    assert requests.get(f"{live_server}/mlbench/api/runs/", timeout=30).json() == []
+
+
+def test_a_custom_image_runs_its_template_filled_on_each_pod(url, live_server, settings_env):
+    settings_env.setenv("MLBENCH_BACKEND", "kubernetes")
+    command = "/conda/bin/python /codes/main.py --run_id {run_id} --rank {rank} --hosts {hosts} --backend {backend}"  # noqa: E501
+    got = original(
+        f"""
+print(json.dumps(answer(client.create_run("custom-3", 3, num_cpus=1, light_target=True,
+    custom_image_name="me/bench:2", custom_image_command={command!r},
+    custom_backend="GLOO", run_all_nodes=True))))
+""",
+        url,
+    )
+    assert got["status"] == 201, got
+    run = requests.get(f"{live_server}/mlbench/api/runs/{got['body']['id']}", timeout=30).json()
+    assert (run["image_name"], run["original_command"], run["backend"]) == (
+        "me/bench:2",
+        True,
+        "gloo",
+    )
+    pods = render(run, Settings(backend="kubernetes"))
+    service = k8s.service_name(run)
+    hosts = ",".join(f"custom-3-w{rank}.{service}" for rank in range(3))
+    for rank, pod in enumerate(pods):
+        container = pod["spec"]["containers"][0]
+        assert container["image"] == "me/bench:2"
+        assert container["command"] + container["args"] == [
+            "/conda/bin/python", "/codes/main.py", "--run_id", str(run["id"]), "--rank",
+            str(rank), "--hosts", hosts, "--backend", "gloo", "--light",
+        ]  # fmt: skip
+
+
+def test_a_text_result_becomes_the_runs_result(url, live_server):
+    run = requests.post(
+        f"{live_server}/mlbench/api/runs/",
+        json={"name": "textual", "num_workers": 1, "benchmark": "1a"},
+        timeout=60,
+    ).json()
+    sentence = "80% Top 1 Validation Accuracy reached in 1234.567 seconds"
+    got = original(
+        f"""
+print(json.dumps([answer(client.post_metric({run["id"]}, "TaskResult @ 0", {sentence!r})),
+                  answer(client.post_metric({run["id"]}, "val_top1 @ 0", 80.5))]))
+""",
+        url,
+    )
+    assert [g["status"] for g in got] == [201, 201], got
+    assert (got[0]["body"]["value"], got[0]["body"]["id"]) == (sentence, None)
+    stored = requests.get(f"{live_server}/mlbench/api/runs/{run['id']}", timeout=30).json()
+    result = stored["result"]
+    assert (result["text"], result["reached"], result["time_to_target_s"]) == (
+        sentence,
+        True,
+        1234.567,
+    )
+    assert (result["metric"], result["target"], result["rank"]) == ("val_top1", 80.0, 0)
+    series = requests.get(
+        f"{live_server}/mlbench/api/metrics/{run['id']}",
+        params={"metric_type": "run"},
+        timeout=30,
+    ).json()
+    assert list(series) == ["val_top1 @ 0"] and series["val_top1 @ 0"][0]["value"] == 80.5
+    # a text value under another name is still refused: values are numbers
+    other = requests.post(
+        f"{live_server}/mlbench/api/metrics/",
+        data={"run_id": run["id"], "name": "val_top1 @ 0", "value": "high"},
+        timeout=30,
+    )
+    assert other.status_code == 422
+
+
+def test_a_run_carries_the_tail_of_its_output(url, live_server):
+    run = requests.post(
+        f"{live_server}/mlbench/api/runs/",
+        json={"name": "talky", "num_workers": 2, "benchmark": "1a"},
+        timeout=60,
+    ).json()
+    lines = [{"rank": n % 2, "stream": "stdout", "line": f"out {n}"} for n in range(150)]
+    lines.append({"rank": 1, "stream": "stderr", "line": "Traceback (most recent call last):"})
+    requests.post(
+        f"{live_server}/mlbench/api/runs/{run['id']}/logs", json={"lines": lines}, timeout=30
+    ).raise_for_status()
+    got = original(f"print(json.dumps(answer(client.get_run({run['id']}))))", url)
+    metadata = got["body"]["job_metadata"]
+    assert metadata["stdout"] == [f"out {n}" for n in range(50, 150)]
+    assert metadata["stderr"] == ["Traceback (most recent call last):"]
+    # derived, never stored: a PATCH carrying them back changes nothing
+    requests.patch(
+        f"{live_server}/mlbench/api/runs/{run['id']}",
+        json={"job_metadata": {"stdout": ["forged"], "note_of_dag": 1}},
+        timeout=30,
+    ).raise_for_status()
+    again = requests.get(f"{live_server}/mlbench/api/runs/{run['id']}", timeout=30).json()
+    assert again["job_metadata"]["stdout"][-1] == "out 149"
+    assert again["job_metadata"]["note_of_dag"] == 1
