@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install browser original-client test lint format demo bench-ingest bench-dashboard images clean
+.PHONY: install browser nginx original-client test lint format demo bench-ingest bench-dashboard images clean
 
 # Re-install only when pyproject.toml changed since the last install.
 $(STAMP): pyproject.toml
@@ -18,16 +18,17 @@ install: $(STAMP)
 
 # The original mlbench-core 3.0.0 (PyPI) for the compatibility tests, in an environment of its
 # own so that it cannot shadow ours: its client (api.py), CLI (cli/) and worker-side metrics
-# (utils/log_metrics.py, utils/tracker.py) unchanged from the wheel, in $(ORIG)/original. Its other
-# modules need torch 1.7 and are left out; its pinned dependencies do not install on Python
-# 3.11, so the CLI's get their current releases, except kubernetes, kept at the wheel's pin
-# (its in-cluster discovery relies on 11.x's default Configuration).
+# (utils/log_metrics.py, utils/tracker.py) and goals (evaluation/goals.py) unchanged from the
+# wheel, in $(ORIG)/original. Its other modules need torch 1.7 and are left out; its pinned
+# dependencies do not install on Python 3.11, so the CLI's get their current releases, except
+# kubernetes, kept at the wheel's pin (its in-cluster discovery relies on 11.x's default
+# Configuration).
 ORIG ?= .venv-original
 ORIG_STAMP := $(ORIG)/.installed-stamp
 ORIG_DEPS := kubernetes==11.0.0 'urllib3<2' requests click tabulate appdirs pyyaml boto3 \
   matplotlib GitPython docker google-auth google-api-core google-cloud-container \
   google-api-python-client supermutes
-$(ORIG_STAMP): Makefile
+$(ORIG_STAMP): Makefile harness/original_client.py
 	rm -rf $(ORIG) && $(PYTHON) -m venv $(ORIG)
 	$(ORIG)/bin/python -m pip install --quiet $(ORIG_DEPS)
 	$(ORIG)/bin/python -m pip download --quiet --no-deps mlbench-core==3.0.0 -d $(ORIG)/wheel
@@ -52,6 +53,22 @@ browser:
 	  echo "warning: no chromium/chromedriver: the dashboard's browser tests will be skipped"; \
 	fi
 
+# nginx for the tests of the chart's original-API sidecar (its rendered nginx.conf is run),
+# installed from Debian when missing (without starting a service); under CI=true a missing
+# nginx fails the run.
+nginx:
+	@if command -v nginx >/dev/null || [ -x /usr/sbin/nginx ]; then \
+	  :; \
+	elif command -v apt-get >/dev/null && { $(SUDO) apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 apt-get install -y -qq \
+	  --no-install-recommends nginx; }; then \
+	  echo "installed nginx"; \
+	elif [ "$$CI" = true ]; then \
+	  echo "error: nginx is missing and could not be installed"; exit 1; \
+	else \
+	  echo "warning: no nginx: the chart's sidecar tests will be skipped"; \
+	fi
+
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -60,7 +77,7 @@ format: install
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
 
-test: install browser original-client
+test: install browser nginx original-client
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 

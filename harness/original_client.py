@@ -1,8 +1,9 @@
 """Lay out the original mlbench-core 3.0.0's client side from its PyPI wheel, unchanged.
 
 ``python -m harness.original_client WHEEL LIB`` writes under ``LIB/mlbench_core`` the wheel's
-``api.py``, ``cli/*.py``, ``utils/log_metrics.py`` and ``utils/tracker.py`` byte for byte,
-with package ``__init__`` files of our own: the wheel's import its torch-1.7 modules
+``api.py``, ``cli/*.py``, ``utils/log_metrics.py``, ``utils/tracker.py`` and
+``evaluation/goals.py`` byte for byte, with package ``__init__`` files of our own: the
+wheel's import its torch-1.7 modules
 (controlflow, dataset, models ...), which the client side never uses. Standard library only:
 it runs in the original's own environment (``make original-client``).
 """
@@ -15,9 +16,10 @@ import zipfile
 from pathlib import Path
 
 KEPT = ("mlbench_core/api.py", "mlbench_core/cli/", "mlbench_core/utils/log_metrics.py",
-        "mlbench_core/utils/tracker.py")  # fmt: skip
+        "mlbench_core/utils/tracker.py", "mlbench_core/evaluation/goals.py")  # fmt: skip
 INITS = {
     "mlbench_core/__init__.py": '__version__ = "3.0.0"\n\nfrom . import api  # noqa: F401\n',
+    "mlbench_core/evaluation/__init__.py": "",
     "mlbench_core/utils/__init__.py": (
         "from .log_metrics import LogMetrics  # noqa: F401\n"
         "from .tracker import AverageMeter, Tracker  # noqa: F401\n"

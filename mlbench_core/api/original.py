@@ -204,9 +204,16 @@ def fill_command(
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], command).split(" ")
 
 
+# The times the original goals append (", Compute: 12.5 seconds, ...") -> our split's keys.
+_SPLIT = {"Compute": "compute_s", "Communication": "communication_s",
+          "Metrics Computation": "metrics_s", "Pre-processing": "data_loading_s"}  # fmt: skip
+_SPLIT_PART = re.compile(r", (" + "|".join(map(re.escape, _SPLIT)) + r"): ([\d.eE+-]+) seconds")
+
+
 def parse_result(text: str) -> dict[str, Any]:
     """An original worker's result sentence as a result: ``text``, and where it has one of
-    the original goals' shapes, ``reached``, ``metric``, ``target`` and ``time_to_target_s``."""
+    the original goals' shapes, ``reached``, ``metric``, ``target``, ``time_to_target_s``
+    and the ``split`` of the times it names."""
     result: dict[str, Any] = {"text": text, "source": "original mlbench worker"}
     for pattern, metric in _RESULT_SHAPES:
         if found := pattern.match(text.strip()):
@@ -216,5 +223,13 @@ def parse_result(text: str) -> dict[str, Any]:
                 target=float(found["target"]),
                 time_to_target_s=float(found["s"]),
             )
+            split = {}
+            for name, seconds in _SPLIT_PART.findall(text):
+                try:
+                    split[_SPLIT[name]] = float(seconds)
+                except ValueError:
+                    continue
+            if split:
+                result["split"] = split
             break
     return result

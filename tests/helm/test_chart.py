@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import kubernetes_validate
 import pytest
@@ -58,6 +59,7 @@ VALUE_SETS = {
             "extraEnv": [{"name": "AIRFLOW__LOGGING__LOGGING_LEVEL", "value": "DEBUG"}],
             "apiAwaySeconds": 300,
         },
+        "auth": {"mode": "none"},  # the original mlbench's clients through the ingress
         "ingress": {
             "enabled": True,
             "className": "nginx",
@@ -72,8 +74,15 @@ VALUE_SETS = {
         "service": {"type": "NodePort", "nodePort": 30080},
         "workers": {"data": {"persistence": {"enabled": False}}},
         "imagePullSecrets": [{"name": "regcred"}],
+        "originalApi": {"service": {"type": "NodePort", "nodePort": 30081}},
+    },
+    "original-api-off": {
+        "originalApi": {"enabled": False},
+        "airflow": {"apiServer": {"replicas": 2}},
     },
 }
+# The original API's sidecar (originalApi): not an Airflow container.
+SIDECARS = {"original-api"}
 IDS = list(VALUE_SETS)
 
 
@@ -137,6 +146,8 @@ def test_airflow_and_mlbench_settings_reach_every_airflow_container(rendered):
     assert len(airflow_pods) == 5 + (executor == "KubernetesExecutor")
     for owner, spec in airflow_pods:
         for container in spec["containers"] + spec.get("initContainers", []):
+            if container["name"] in SIDECARS:
+                continue
             env = env_of(container)
             assert env["AIRFLOW__CORE__EXECUTOR"]["value"] == executor, owner
             assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]["value"] == f"{api}/execution/"
@@ -149,6 +160,7 @@ def test_airflow_and_mlbench_settings_reach_every_airflow_container(rendered):
                 str(2 * away)
             )
             assert env["MLBENCH_API_WAIT"]["value"] == str(away)
+            assert env["MLBENCH_AUTH"]["value"] == values.get("auth", {}).get("mode", "airflow")
             for extra in values.get("airflow", {}).get("extraEnv", []):
                 assert env[extra["name"]] == extra
             for secret in (
@@ -276,15 +288,21 @@ def test_services_select_their_pods_and_the_ingress_routes_to_the_api_server(ren
         if o["kind"] in ("Deployment", "StatefulSet")
     }
     services = {o["metadata"]["name"]: o for o in objects if o["kind"] == "Service"}
+    # the original API's Service is a second door to the api-server's pod
+    owners = {f"{RELEASE}-mlbench-master": f"{RELEASE}-mlbench-api-server"}
     for name, service in services.items():
         selector = service["spec"]["selector"].items()
         matched = [owner for owner, labels in pods.items() if selector <= labels.items()]
-        assert matched == [name], (name, matched)
+        assert matched == [owners.get(name, name)], (name, matched)
     for ingress in (o for o in objects if o["kind"] == "Ingress"):
-        backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]
-        assert backend["name"] in services
-        ports = [p["name"] for p in services[backend["name"]]["spec"]["ports"]]
-        assert backend["port"]["name"] in ports
+        paths = ingress["spec"]["rules"][0]["http"]["paths"]
+        assert paths[-1]["path"] == "/"
+        assert paths[-1]["backend"]["service"]["name"] == f"{RELEASE}-mlbench-api-server"
+        for path in paths:
+            backend = path["backend"]["service"]
+            assert backend["name"] in services
+            ports = [p["name"] for p in services[backend["name"]]["spec"]["ports"]]
+            assert backend["port"]["name"] in ports
 
 
 def test_no_chart_pod_looks_like_a_worker(rendered):
@@ -302,7 +320,9 @@ def test_images_are_pinned(rendered):
         for container in spec["containers"] + spec.get("initContainers", []):
             repository, _, tag = container["image"].rpartition(":")
             assert repository and tag and tag != "latest", (owner, container["image"])
-            if "postgres" not in repository:
+            if repository.startswith("docker.io/library/"):  # postgres, nginx: a version
+                assert re.match(r"\d+\.\d+", tag), (owner, container["image"])
+            else:
                 assert tag == __version__
 
 
@@ -348,6 +368,7 @@ BAD_VALUES = [
     ({"workers": {"imageRegistry": ""}}, "/workers/imageRegistry", "minLength"),
     ({"images": {"airflow": {"tag": "latest"}}}, "/images/airflow/tag", "does not match"),
     ({"auth": {"adminPassword": "short"}}, "/auth/adminPassword", "does not match"),
+    ({"auth": {"mode": "open"}}, "/auth/mode", "must be one of"),
     ({"postgresql": {"enabled": False}}, "/externalDatabase/airflowUrl", "minLength"),
     (
         {"postgresql": {"enabled": False}, "externalDatabase": {"airflowUrl": "mysql://x/y"}},
@@ -360,6 +381,14 @@ BAD_VALUES = [
     ({"workers": {"data": {"checksums": {"f": "sha1:00"}}}}, "/workers/data/checksums/f", "match"),
     ({"workers": {"gpu": {"enabled": "yes"}}}, "/workers/gpu/enabled", "want boolean"),
     ({"postgresql": {"persistence": {"size": "lots"}}}, "/postgresql/persistence/size", "match"),
+    ({"airflow": {"apiServer": {"replicas": 2}}}, "/airflow/apiServer/replicas", "maximum"),
+    ({"images": {"nginx": {"tag": "latest"}}}, "/images/nginx/tag", "does not match"),
+    (
+        {"originalApi": {"service": {"type": "ClusterIP", "nodePort": 30080}}},
+        "/originalApi/service/nodePort",
+        "want null",
+    ),
+    ({"originalApi": {"maxBodySize": "lots"}}, "/originalApi/maxBodySize", "does not match"),
 ]
 
 

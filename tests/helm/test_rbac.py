@@ -18,7 +18,7 @@ import pytest
 
 from harness.environment import REPO
 from mlbench_core.launch import kubernetes as k8s
-from tests.helm.chart import find, render
+from tests.helm.chart import NAMESPACE, RELEASE, find, render
 
 METHOD = re.compile(
     r"\b(connect_get|connect_post|create|read|list|patch|replace|delete_collection|delete)"
@@ -120,7 +120,7 @@ def test_worker_pods_do_not_push_xcom():
 @pytest.mark.parametrize("executor", ["LocalExecutor", "KubernetesExecutor"])
 def test_role_grants_exactly_what_the_calls_need(executor):
     objects = render({"airflow": {"executor": executor}})
-    role = find(objects, "Role")
+    role = find(objects, "Role", f"{RELEASE}-mlbench")
     assert granted(role) == needed()
     for rule in role["rules"]:
         assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"]
@@ -131,15 +131,59 @@ def test_nothing_cluster_wide_and_the_binding_is_to_the_pods_account():
     objects = render({"airflow": {"executor": "KubernetesExecutor"}})
     kinds = {o["kind"] for o in objects}
     assert not kinds & {"ClusterRole", "ClusterRoleBinding", "Namespace"}
-    binding = find(objects, "RoleBinding")
+    binding = find(objects, "RoleBinding", f"{RELEASE}-mlbench")
     account = find(objects, "ServiceAccount")["metadata"]["name"]
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
         "kind": "Role",
-        "name": find(objects, "Role")["metadata"]["name"],
+        "name": find(objects, "Role", f"{RELEASE}-mlbench")["metadata"]["name"],
     }
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": account, "namespace": "mlbench-test"}
     ]
     for obj in objects:
         assert "namespace" not in obj["metadata"], obj["metadata"]  # the release's namespace
+
+
+def original_in_cluster_calls() -> set[tuple[str, str]]:
+    """The Kubernetes calls of the original mlbench client's in-cluster discovery (its
+    ``ApiClient.__get_in_cluster_url``, which the LogMetrics of its worker images run)."""
+    from tests.support.original import LIB
+
+    source = (LIB / "mlbench_core" / "api.py").read_text()
+    body = source.split("def __get_in_cluster_url", 1)[1].split("\n    def ", 1)[0]
+    return calls(body)
+
+
+def test_worker_pods_may_list_pods_as_the_originals_discovery_does(original_client, monkeypatch):
+    from tests.helm.test_worker_pods import RUNS, chart_settings, worker_pods
+
+    objects = render({})
+    role = find(objects, "Role", "-original-workers")
+    assert granted(role) == original_in_cluster_calls() == {("pods", "list")}
+    binding = find(objects, "RoleBinding", "-original-workers")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": role["metadata"]["name"],
+    }
+    # the account the worker pods run under: the DAG names none, so the namespace's default
+    accounts = {
+        pod["spec"].get("serviceAccountName") or "default"
+        for pod in worker_pods(RUNS[0], chart_settings({}, monkeypatch))
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": name, "namespace": NAMESPACE} for name in accounts
+    ]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"originalApi": {"enabled": False}}, {"originalApi": {"workerServiceAccount": ""}}],
+)
+def test_no_grant_to_the_workers_without_the_original_api(values):
+    objects = render(values)
+    assert [o["metadata"]["name"] for o in objects if o["kind"] in ("Role", "RoleBinding")] == [
+        f"{RELEASE}-mlbench",
+        f"{RELEASE}-mlbench",
+    ]

@@ -49,6 +49,108 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- printf "http://%s.%s.svc:%v" (include "mlbench.apiServerName" .) .Release.Namespace .Values.service.port -}}
 {{- end -}}
 
+{{/* The Service of the original mlbench's API (port 80), by the name the original's
+documentation gives it: <release>-mlbench-master. */}}
+{{- define "mlbench.masterName" -}}
+{{- printf "%s-master" (include "mlbench.fullname" .) -}}
+{{- end -}}
+
+{{/* The labels by which the original mlbench's clients find "the master": the api-server's
+pod and the Service in front of its sidecar, nothing else of the chart. */}}
+{{- define "mlbench.masterLabels" -}}
+app: mlbench
+component: master
+{{- end -}}
+
+{{- define "mlbench.nginxImage" -}}
+{{- printf "%s:%s" .Values.images.nginx.repository .Values.images.nginx.tag -}}
+{{- end -}}
+
+{{/* nginx.conf of the original API's sidecar: http://<pod IP>:80/api/... is the mlbench API
+(/mlbench/api/...), /api/v2/... Airflow's own API, / the dashboard, anything else the
+api-server unchanged. The sidecar runs unprivileged with `-p /tmp/` (an emptyDir): the pid
+file and temp paths are relative to it. tests/helm runs this file through nginx. */}}
+{{- define "mlbench.originalApiNginxConf" -}}
+# The original mlbench's API (its clients call http://<master>:80/api/...) in front of the
+# api-server on 127.0.0.1:8080. Paths are relative to the prefix (nginx -p /tmp/).
+worker_processes 1;
+pid nginx.pid;
+error_log stderr warn;
+
+events {
+    worker_connections 1024;
+}
+
+http {
+    access_log /dev/stdout;
+    server_tokens off;
+    absolute_redirect off;
+    client_body_temp_path client_body;
+    proxy_temp_path proxy;
+    fastcgi_temp_path fastcgi;
+    uwsgi_temp_path uwsgi;
+    scgi_temp_path scgi;
+
+    # Requests (metric batches, form posts) and answers (a run's zip) are streamed through.
+    client_max_body_size {{ .Values.originalApi.maxBodySize }};
+    proxy_request_buffering off;
+    proxy_buffering off;
+    proxy_read_timeout 600s;
+    proxy_send_timeout 600s;
+    proxy_http_version 1.1;
+
+    # What the client asked for, and what a proxy in front of this one (the Ingress) said.
+    map $http_host $mlbench_host {
+        default $http_host;
+        "" $server_addr:$server_port;
+    }
+    map $http_x_forwarded_host $mlbench_forwarded_host {
+        default $http_x_forwarded_host;
+        "" $mlbench_host;
+    }
+    map $http_x_forwarded_proto $mlbench_forwarded_proto {
+        default $http_x_forwarded_proto;
+        "" $scheme;
+    }
+    map $http_x_forwarded_port $mlbench_forwarded_port {
+        default $http_x_forwarded_port;
+        "" $server_port;
+    }
+    proxy_set_header Host $mlbench_host;
+    proxy_set_header X-Real-IP $remote_addr;
+    proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    proxy_set_header X-Forwarded-Host $mlbench_forwarded_host;
+    proxy_set_header X-Forwarded-Proto $mlbench_forwarded_proto;
+    proxy_set_header X-Forwarded-Port $mlbench_forwarded_port;
+    proxy_set_header Connection "";
+
+    upstream api_server {
+        server 127.0.0.1:8080;
+        keepalive 8;
+    }
+
+    server {
+        listen 80;
+
+        # Airflow's own REST API, unchanged
+        location /api/v2 {
+            proxy_pass http://api_server;
+        }
+        # the original's API: the mlbench API
+        location /api/ {
+            proxy_pass http://api_server/mlbench/api/;
+        }
+        # the original's dashboard URL (`mlbench get-dashboard-url`): the dashboard
+        location = / {
+            return 302 /mlbench/;
+        }
+        location / {
+            proxy_pass http://api_server;
+        }
+    }
+}
+{{- end -}}
+
 {{- define "mlbench.credentialsSecret" -}}
 {{- printf "%s-credentials" (include "mlbench.fullname" .) -}}
 {{- end -}}
@@ -178,7 +280,7 @@ settings (MLBENCH_*), secrets by reference. */}}
 - name: MLBENCH_API_URL
   value: {{ printf "%s/mlbench" $api | quote }}
 - name: MLBENCH_AUTH
-  value: airflow
+  value: {{ .Values.auth.mode | default "airflow" | quote }}
 - name: MLBENCH_BACKEND
   value: kubernetes
 - name: MLBENCH_NAMESPACE

@@ -171,6 +171,16 @@ def test_results_of_the_original_goals_are_parsed(text, fields):
                       **fields}  # fmt: skip
 
 
+def test_the_times_the_original_goals_append_are_the_split():
+    text = ("80% Top 1 Validation Accuracy reached in 100.000 seconds, Compute: 60.5 seconds, "
+            "Communication: 30.25 seconds, Pre-processing: 2e-05 seconds")  # fmt: skip
+    assert original.parse_result(text)["split"] == {
+        "compute_s": 60.5,
+        "communication_s": 30.25,
+        "data_loading_s": 2e-05,
+    }
+
+
 def test_a_result_of_another_shape_is_kept_as_text():
     assert original.parse_result("done, somehow") == {
         "text": "done, somehow",
