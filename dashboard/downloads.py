@@ -34,8 +34,11 @@ def _failure(exc: Exception) -> flask.Response:
     return flask.Response(error_message(exc) + "\n", status=status, mimetype="text/plain")
 
 
-def _stream(path: str, params: dict[str, Any], filename: str, mimetype: str) -> flask.Response:
-    """The API's answer to ``GET path`` passed through as an attachment, chunk by chunk."""
+def _stream(
+    path: str, params: dict[str, Any], filename: str | None, mimetype: str
+) -> flask.Response:
+    """The API's answer to ``GET path`` passed through as an attachment, chunk by chunk,
+    named ``filename`` (None: as the API names it)."""
     client = access().client(timeout=300)
     try:
         answer = client.stream(path, params=params)
@@ -54,7 +57,12 @@ def _stream(path: str, params: dict[str, Any], filename: str, mimetype: str) -> 
             answer.close()
             client.close()
 
-    return flask.Response(body(), mimetype=mimetype, headers=_attachment(filename))
+    if filename is None:
+        named = answer.headers.get("Content-Disposition") or 'attachment; filename="download"'
+        headers = {"Content-Disposition": named}
+    else:
+        headers = _attachment(filename)
+    return flask.Response(body(), mimetype=mimetype, headers=headers)
 
 
 def run_metrics_json(run_id: int) -> flask.Response:
@@ -68,11 +76,23 @@ def run_metrics_json(run_id: int) -> flask.Response:
 
 
 def run_metrics_zip(run_id: int) -> flask.Response:
-    """The API's zip: one JSON file per series and the run's ``result.json``."""
+    """The API's zip in mlbench 2's layout: one JSON file per series and ``result.json``."""
     return _stream(
         f"/metrics/{run_id}",
-        {"metric_type": "run", "format": "zip"},
+        {"metric_type": "run", "format": "zip", "layout": "mlbench2"},
         f"run-{run_id}-metrics.zip",
+        "application/zip",
+    )
+
+
+def run_results_zip(run_id: int) -> flask.Response:
+    """The API's zip in the original mlbench's layout (mlbench-results'):
+    ``result_<series>.json``, ``<pod>_<series>.json``, ``official_result.txt``; named as the
+    API names it (``metrics_<run name>.zip``)."""
+    return _stream(
+        f"/metrics/{run_id}",
+        {"metric_type": "run", "format": "zip", "layout": "mlbench"},
+        None,
         "application/zip",
     )
 
@@ -131,7 +151,7 @@ def worker_metrics_zip(name: str) -> flask.Response:
     """The API's zip of one worker's series."""
     return _stream(
         f"/metrics/{quote(name, safe='')}",
-        {"format": "zip"},
+        {"format": "zip", "layout": "mlbench2"},
         f"{name}-metrics.zip",
         "application/zip",
     )
@@ -194,6 +214,9 @@ def register(server: flask.Flask) -> None:
         "/download/runs/<int:run_id>/metrics.zip", "run_metrics_zip", run_metrics_zip
     )
     server.add_url_rule(
+        "/download/runs/<int:run_id>/metrics-results.zip", "run_results_zip", run_results_zip
+    )
+    server.add_url_rule(
         "/download/runs/<int:run_id>/resources.json", "run_resources_json", run_resources_json
     )
     server.add_url_rule(
@@ -209,7 +232,8 @@ def run_links(run_id: int) -> list[tuple[str, str]]:
     """(label, path) of the run's downloads, paths relative to the dashboard."""
     return [
         ("Metrics (JSON)", f"/download/runs/{run_id}/metrics.json"),
-        ("Metrics (zip)", f"/download/runs/{run_id}/metrics.zip"),
+        ("Metrics (zip, mlbench-results layout)", f"/download/runs/{run_id}/metrics-results.zip"),
+        ("Metrics (zip, mlbench 2 layout)", f"/download/runs/{run_id}/metrics.zip"),
         ("Workers' resource usage (JSON)", f"/download/runs/{run_id}/resources.json"),
     ]
 

@@ -108,6 +108,10 @@ def request_schema(max_workers: int | None = None) -> dict[str, Any]:
     default = _of_benchmark(DEFAULT_BENCHMARK)
     schema["allOf"] = [
         _when({"image_name": given}, custom_image),
+        _when(  # an original mlbench client's command template is a custom image's
+            {"original_command": {"const": True}},
+            {"properties": {"image_name": given}, "required": ["image_name"]},
+        ),
         _when(
             {"backend": {"const": "nccl"}},
             {"properties": {"gpu_enabled": {"const": True}}, "required": ["gpu_enabled"]},

@@ -46,8 +46,9 @@ class Settings(BaseSettings):
     image_registry: str = "mlbench"
     max_workers: int = Field(default=16, ge=1)
     # Fields of RunCreate given to each new run of a benchmark whose request leaves them out
-    # (JSON object in the env), e.g. {"synthetic": true, "epochs": 1, "steps_per_epoch": 5}
-    # for a smoke-test deployment whose clients (the original mlbench's) cannot say so.
+    # (JSON object in the env), e.g. {"epochs": 1, "steps_per_epoch": 5, "settings": {"3a":
+    # {"hidden": 24}}} for a smoke-test deployment whose clients (the original mlbench's)
+    # cannot say so; "settings" maps a benchmark to its settings.
     run_defaults: dict[str, Any] = Field(default_factory=dict)
     data_dir: Path | None = None  # datasets (default: <home>/data)
     data_url: str | None = None  # a mirror of the datasets' official download locations
@@ -102,6 +103,9 @@ class Settings(BaseSettings):
         settable = set(RunCreate.model_fields) - {"name", "num_workers", "job_id"}
         if unknown := sorted(set(value) - settable):
             raise ValueError(f"not fields a run's defaults may set: {', '.join(unknown)}")
+        settings = value.get("settings", {})
+        if not (isinstance(settings, dict) and all(isinstance(v, dict) for v in settings.values())):
+            raise ValueError('"settings" maps a benchmark to its settings: {"3a": {"bptt": 8}}')
         return value
 
     @property

@@ -256,9 +256,14 @@ class ApiClient:
         summarize: int | None = None,
         metric_filter: str | None = None,
         last_n: int | None = None,
-    ) -> dict[str, dict[str, list[dict[str, Any]]]]:
-        """Every pod's series: pod name -> series name -> ``[{date, value}]``."""
+        runs: bool = False,
+    ) -> dict[str, dict[str, Any]]:
+        """Every pod's series: pod name -> series name -> ``[{date, value, cumulative}]``;
+        with ``runs``, also the original mlbench server's keys ``pod_metrics`` (the same)
+        and ``run_metrics`` (run name -> series name -> points)."""
         params = self._series_params(since, summarize, metric_filter, last_n)
+        if not runs:
+            params["pods_only"] = "true"
         return self._json("GET", "/metrics", params=params)
 
     def get_pod_metrics(
@@ -270,7 +275,7 @@ class ApiClient:
         last_n: int | None = None,
         metadata: bool = False,
     ) -> dict[str, list[dict[str, Any]]]:
-        """The series of one pod: series name -> ``[{date, value}]`` in date order (with
+        """The series of one pod: series name -> ``[{date, value, cumulative}]`` in date order (with
         ``metadata``, each point's metadata too: what the series counts)."""
         params = self._series_params(since, summarize, metric_filter, last_n)
         if metadata:
@@ -286,7 +291,7 @@ class ApiClient:
         last_n: int | None = None,
         metadata: bool = False,
     ) -> dict[str, list[dict[str, Any]]]:
-        """The series of one run: series name -> ``[{date, value}]`` in date order (with
+        """The series of one run: series name -> ``[{date, value, cumulative}]`` in date order (with
         ``metadata``, each point's metadata too, where it has some)."""
         params = {
             "metric_type": "run",
@@ -297,17 +302,34 @@ class ApiClient:
         return self._json("GET", f"/metrics/{run_id}", params=params)
 
     def download_run_metrics(
-        self, run_id: int, since: DateLike | None = None, summarize: int | None = None
+        self,
+        run_id: int,
+        since: DateLike | None = None,
+        summarize: int | None = None,
+        layout: str = "mlbench2",
     ) -> bytes:
-        """A zip of the run's series (one JSON file each) and its ``result.json``."""
-        params = {"metric_type": "run", "format": "zip", **self._series_params(since, summarize)}
+        """A zip of the run's series: with ``layout="mlbench2"`` one JSON file each and its
+        ``result.json``; with ``layout="mlbench"`` the original mlbench server's files
+        (``result_<series>.json``, ``<pod>_<series>.json``, ``official_result.txt``)."""
+        params = {
+            "metric_type": "run",
+            "format": "zip",
+            "layout": layout,
+            **self._series_params(since, summarize),
+        }
         return self._request("GET", f"/metrics/{run_id}", params=params).content
 
     def download_pod_metrics(
-        self, pod_name: str, since: DateLike | None = None, summarize: int | None = None
+        self,
+        pod_name: str,
+        since: DateLike | None = None,
+        summarize: int | None = None,
+        layout: str = "mlbench2",
     ) -> bytes:
-        """A zip of the pod's series (one JSON file each) and its run's ``result.json``."""
-        params = {"format": "zip", **self._series_params(since, summarize)}
+        """A zip of the pod's series: with ``layout="mlbench2"`` one JSON file each and its
+        run's ``result.json``; with ``layout="mlbench"`` the original's
+        ``result_<series>.json``."""
+        params = {"format": "zip", "layout": layout, **self._series_params(since, summarize)}
         return self._request("GET", f"/metrics/{quote(pod_name, safe='')}", params=params).content
 
     @staticmethod

@@ -197,10 +197,13 @@ def _documented_types(model: type[BaseModel]) -> dict[str, tuple[tuple[type, ...
 
 
 def _metadata_text(value: Any) -> Any:
+    """A metric's metadata as stored: text, or an object as its JSON text."""
     if value is None or value == "":
         return None
     if isinstance(value, str):
         return value
+    if not isinstance(value, dict):
+        raise ValueError("metadata must be text or an object")
     try:
         return json.dumps(value, sort_keys=True, allow_nan=False)
     except ValueError:
@@ -260,6 +263,17 @@ NUMBER_TEXT = re.compile(
 _OPTIONAL_METRIC_FIELDS = ("pod_name", "run_id", "date", "metadata")
 
 
+MetricMetadata = Annotated[
+    str | None,
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "pattern": NO_NUL}, {"type": "object"}, {"type": "null"}],
+            "description": "Text, or an object (stored as its JSON text)",
+        }
+    ),
+]
+
+
 class MetricIn(_Base):
     """One metric: a numeric point of series ``name`` of a pod or of a run.
 
@@ -292,19 +306,7 @@ class MetricIn(_Base):
         ),
     ]
     cumulative: bool = False
-    metadata: Annotated[
-        str | None,
-        WithJsonSchema(
-            {
-                "anyOf": [
-                    {"type": "string", "pattern": NO_NUL},
-                    {"type": "object"},
-                    {"type": "null"},
-                ],
-                "description": "Text, or an object (stored as its JSON text)",
-            }
-        ),
-    ] = Field(default=None, pattern=NO_NUL)
+    metadata: MetricMetadata = Field(default=None, pattern=NO_NUL)
 
     @model_validator(mode="before")
     @classmethod
@@ -347,7 +349,7 @@ class TextResultIn(_Base):
     value: str = Field(min_length=1, max_length=4096, pattern=NO_NUL)
     date: UtcDatetime | None = None
     cumulative: bool = False
-    metadata: str | None = Field(default=None, max_length=4096, pattern=NO_NUL)
+    metadata: MetricMetadata = Field(default=None, pattern=NO_NUL)
 
     @model_validator(mode="before")
     @classmethod

@@ -35,6 +35,15 @@ def test_downloads_use_the_logged_in_users_token(live_server, api, admin_token):
     files = zipfile.ZipFile(io.BytesIO(archive.content)).namelist()
     assert "result.json" in files and "train_loss.json" in files
 
+    # The original server's layout holds the points of the run's lifetime.
+    api.post_metric("extra", 1.0, run_id=run["id"], date=run["created_at"])
+    api.post_metric("cpu", 0.5, pod_name="dl-run-w0", date=run["finished_at"])
+    original = requests.get(f"{base}/metrics-results.zip", cookies=cookies, timeout=30)
+    assert original.status_code == 200
+    assert original.headers["content-disposition"] == "attachment; filename=metrics_dl-run.zip"
+    files = zipfile.ZipFile(io.BytesIO(original.content)).namelist()
+    assert files == ["result_extra.json", "dl-run-w0_cpu.json"]
+
     metrics = requests.get(f"{base}/metrics.json", cookies=cookies, timeout=30)
     assert len(metrics.json()["train_loss"]) == 20
 

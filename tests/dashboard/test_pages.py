@@ -184,10 +184,16 @@ def test_run_details_graphs_logs_result_and_downloads(page, api, downloads):
           msg=f"no phases: {traces(browser, 'run-split')} {text_of(browser, '#run-metrics-error')}"
           f" {browser.find_element('#run-split-mode').get_attribute('outerHTML')}")  # fmt: skip
 
+    labels = [browser.find_element(f"#run-download-{i}").text for i in range(4)]
+    assert labels[1:3] == [
+        "Metrics (zip, mlbench-results layout)",
+        "Metrics (zip, mlbench 2 layout)",
+    ]
     for link, filename in (
         ("#run-download-0", f"run-{run['id']}-metrics.json"),
-        ("#run-download-1", f"run-{run['id']}-metrics.zip"),
-        ("#run-download-2", f"run-{run['id']}-resources.json"),
+        ("#run-download-1", "metrics_resnet-2w.zip"),  # named as the original server named it
+        ("#run-download-2", f"run-{run['id']}-metrics.zip"),
+        ("#run-download-3", f"run-{run['id']}-resources.json"),
     ):
         browser.find_element(link).click()
         target = downloads / filename
@@ -197,6 +203,8 @@ def test_run_details_graphs_logs_result_and_downloads(page, api, downloads):
     assert len(json.loads((downloads / f"run-{run['id']}-metrics.json").read_text())["epoch"]) == 4
     archive = zipfile.ZipFile(io.BytesIO((downloads / f"run-{run['id']}-metrics.zip").read_bytes()))
     assert json.loads(archive.read("result.json"))["reached"] is True
+    original = zipfile.ZipFile(io.BytesIO((downloads / "metrics_resnet-2w.zip").read_bytes()))
+    assert "result.json" not in original.namelist()  # result_<series>.json, <pod>_<series>.json
     resources = json.loads((downloads / f"run-{run['id']}-resources.json").read_text())
     assert set(resources) == {"resnet-2w-w0", "resnet-2w-w1"}
 

@@ -99,7 +99,7 @@ FULL_RUN = {
 
 
 def test_every_field_reaches_the_worker_one_way_or_another():
-    assert set(WORKER_OPTIONS) | set(ELSEWHERE) == set(FORM_FIELDS)
+    assert set(WORKER_OPTIONS) | set(ELSEWHERE) == set(FORM_FIELDS) | {"original_command"}
     assert not set(WORKER_OPTIONS) & set(ELSEWHERE)
     args = parse_worker(worker_command(FULL_RUN)[3:])  # after python -m mlbench_core.worker
     assert (args.run_id, args.benchmark, args.light, args.aggregation) == (9, "1a", True, "ddp")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import io
-import json
 import re
-import zipfile
 from dataclasses import replace
 from datetime import datetime
 from enum import StrEnum
@@ -17,13 +14,24 @@ from pydantic import BeforeValidator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mlbench_api.archive import Layout, attachment, mlbench2_zip, mlbench_zip, official_result
 from mlbench_api.auth import Caller, CallerDep, UserDep
 from mlbench_api.deps import SessionDep, pod_or_404, run_or_404
 from mlbench_api.idempotency import KeyHeader, commit_once, replay
-from mlbench_api.routing import SlashRouter, body, body_schema, read_body, validate_body
+from mlbench_api.routing import SlashRouter, body_schema, read_body, validate_body
 from mlbench_api.store import Pod, Run
+from mlbench_api.store.models import utcnow
 from mlbench_api.store.series import Points, SeriesReader, add_metric, add_metrics
-from mlbench_core.api.schemas import MAX_ID, MetricBatch, MetricBatchOut, MetricIn, MetricOut
+from mlbench_core.api.original import parse_result
+from mlbench_core.api.schemas import (
+    MAX_ID,
+    MetricBatch,
+    MetricBatchOut,
+    MetricIn,
+    MetricOut,
+    TextResultIn,
+    utc,
+)
 from mlbench_core.api.wire import wire_date
 
 router = SlashRouter(prefix="/metrics", tags=["metrics"])
@@ -78,7 +86,32 @@ def encode(series: dict[str, Points]) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-@router.get("/")
+PodsOnly = Annotated[
+    bool,
+    Query(
+        description="Only pod name -> series, without the keys pod_metrics and run_metrics "
+        "(what the dashboard polls: the runs' series are not read)"
+    ),
+]
+
+_POINT = {"date": "2018-08-03T09:21:38.594282Z", "value": 0.188236813, "cumulative": False}
+_ALL_METRICS_EXAMPLE = {
+    "quiet-mink-mlbench-worker-0": {"container_cpu_usage_seconds_total": [_POINT]},
+    "pod_metrics": {"quiet-mink-mlbench-worker-0": {"container_cpu_usage_seconds_total": [_POINT]}},
+    "run_metrics": {"quiet-mink": {"train_loss": [{**_POINT, "value": 2.3}]}},
+}
+
+
+@router.get(
+    "/",
+    responses={
+        200: {
+            "description": "Pod name -> series name -> points, plus pod_metrics (the same) and "
+            "run_metrics (run name -> series name -> points)",
+            "content": {"application/json": {"example": _ALL_METRICS_EXAMPLE}},
+        }
+    },
+)
 def all_pod_metrics(
     session: SessionDep,
     _caller: UserDep,
@@ -86,15 +119,45 @@ def all_pod_metrics(
     summarize: Summarize = None,
     metric_filter: MetricFilter = None,
     last_n: LastN = None,
+    pods_only: PodsOnly = False,
 ) -> JSONResponse:
-    """Every pod's series: pod name -> metric name -> ``[{date, value}]``."""
-    out = {}
+    """Every pod's series, in both shapes of the original mlbench server, and every run's.
+
+    - ``<pod name>``: metric name -> ``[{date, value, cumulative}]``, for each pod (the shape
+      the original documented; pod names are DNS names, so no pod is called ``pod_metrics``
+      or ``run_metrics``);
+    - ``pod_metrics``: the same, ``{pod name: {metric name: [points]}}`` (the original code's
+      key);
+    - ``run_metrics``: ``{run name: {metric name: [points]}}`` for each run, keyed by name as
+      the original did.
+
+    ``since``, ``summarize``, ``metric_filter`` and ``last_n`` apply to every series (the
+    original took none here); ``pods_only=true`` gives the pods' keys alone.
+    """
+    read = {"since": since, "name": metric_filter, "summarize": summarize, "last_n": last_n}
+    pods = {}
     for pod_name in session.scalars(select(Pod.name).order_by(Pod.name)):
-        series = SeriesReader(session, pod_name=pod_name).read(
-            since=since, name=metric_filter, summarize=summarize, last_n=last_n
-        )
-        out[pod_name] = encode(series)
-    return JSONResponse(out)
+        pods[pod_name] = encode(SeriesReader(session, pod_name=pod_name).read(**read))
+    if pods_only:
+        return JSONResponse(pods)
+    runs = {
+        run_name: encode(SeriesReader(session, run_id=run_id).read(**read))
+        for run_id, run_name in session.execute(select(Run.id, Run.name).order_by(Run.id))
+    }
+    return JSONResponse({**pods, "pod_metrics": pods, "run_metrics": runs})
+
+
+ZipLayout = Annotated[
+    Layout,
+    Query(
+        description="With format=zip, the archive's files. mlbench: the original mlbench "
+        "server's (mlbench-results' layout): result_<series>.json per series of the run (of "
+        "the pod, with metric_type=pod), <pod>_<series>.json per series of each pod of the "
+        "run, official_result.txt (the run's result text), each a list of {date, value, "
+        "cumulative}, the points within the run's lifetime; named metrics_<name>.zip. "
+        "mlbench2: <series>.json per series ({name, points}) and result.json"
+    ),
+]
 
 
 @router.get(
@@ -112,33 +175,49 @@ def owner_metrics(
     last_n: LastN = None,
     format: Format = Format.JSON,  # noqa: A002 - the API's parameter name
     with_metadata: WithMetadata = False,
+    layout: ZipLayout = Layout.MLBENCH,
 ) -> Response:
-    """The series of one pod (``metric_type=pod``) or run (``metric_type=run``)."""
+    """The series of one pod (``metric_type=pod``) or run (``metric_type=run``): metric name
+    -> ``[{date, value, cumulative}]``; with ``format=zip`` an archive (see ``layout``)."""
+    read = {"since": since, "name": metric_filter, "summarize": summarize, "last_n": last_n}
     run: Run | None = None
     if metric_type is MetricType.RUN:
         run = _run_of(session, pod_name_or_run_id)
+        if format is Format.ZIP and layout is Layout.MLBENCH:
+            return _zip_response(_run_archive(session, run, read), attachment(run.name, "run"))
         reader = SeriesReader(session, run_id=run.id)
         label = f"run-{run.id}"
     else:
         pod = pod_or_404(session, pod_name_or_run_id)
         reader = SeriesReader(session, pod_name=pod.name)
+        if format is Format.ZIP and layout is Layout.MLBENCH:
+            return _zip_response(mlbench_zip(reader.read(**read)), attachment(pod.name, "pod"))
         run = session.get(Run, pod.run_id) if pod.run_id is not None else None
         label = pod.name
-    series = encode(
-        reader.read(
-            since=since,
-            name=metric_filter,
-            summarize=summarize,
-            last_n=last_n,
-            metadata=with_metadata,
-        )
-    )
+    series = encode(reader.read(**read, metadata=with_metadata))
     if format is Format.JSON:
         return JSONResponse(series)
+    archive = mlbench2_zip(series, run.result if run else None)
+    return _zip_response(archive, f'attachment; filename="{label}-metrics.zip"')
+
+
+def _zip_response(content: bytes, disposition: str) -> Response:
     return Response(
-        content=_zip(series, run.result if run else None),
-        media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{label}-metrics.zip"'},
+        content=content, media_type="application/zip", headers={"Content-Disposition": disposition}
+    )
+
+
+def _run_archive(session: Session, run: Run, read: dict[str, Any]) -> bytes:
+    """The original server's archive of a run: its series and its pods', the points within
+    the run's lifetime (created_at to finished_at, both included), and its result text."""
+    within = {**read, "not_before": run.created_at, "not_after": run.finished_at}
+    pods = session.scalars(
+        select(Pod.name).where(Pod.run_id == run.id).order_by(Pod.rank, Pod.name)
+    ).all()
+    return mlbench_zip(
+        SeriesReader(session, run_id=run.id).read(**within),
+        ((pod, SeriesReader(session, pod_name=pod).read(**within)) for pod in pods),
+        official_result(run.result),
     )
 
 
@@ -151,23 +230,6 @@ def _run_of(session: Session, value: str) -> Run:
             "path names a run by its id (a positive integer)",
         )
     return run_or_404(session, int(value))
-
-
-def _zip(series: dict[str, list[dict[str, Any]]], result: Any) -> bytes:
-    """One JSON file per series, plus ``result.json`` (the run's official result)."""
-    buffer = io.BytesIO()
-    used: set[str] = set()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, points in series.items():
-            stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "series"
-            filename, n = f"{stem}.json", 1
-            while filename in used or filename == "result.json":
-                n += 1
-                filename = f"{stem}-{n}.json"
-            used.add(filename)
-            archive.writestr(filename, json.dumps({"name": name, "points": points}))
-        archive.writestr("result.json", json.dumps(result))
-    return buffer.getvalue()
 
 
 def _check_owners(session: Session, caller: Caller, items: list[MetricIn]) -> None:
@@ -189,15 +251,48 @@ def _check_owners(session: Session, caller: Caller, items: list[MetricIn]) -> No
             caller.require_run(pod_run)
 
 
-@router.post("/", status_code=201, response_model=MetricOut, openapi_extra=body_schema(MetricIn))
+async def metric_body(request: Request) -> MetricIn | TextResultIn:
+    """One metric (JSON or form), or a run's result as text (an original mlbench worker's
+    ``TaskResult @ <rank>``)."""
+    body = await read_body(request)
+    if TextResultIn.claims(body.data):
+        return validate_body(TextResultIn, body)
+    return validate_body(MetricIn, body)
+
+
+def _metric_schema() -> dict[str, Any]:
+    """The body as it is read: a metric, or a text result."""
+    metric, text = MetricIn.model_json_schema(), TextResultIn.model_json_schema()
+    return {"anyOf": [metric, text]}
+
+
+@router.post(
+    "/",
+    status_code=201,
+    response_model=MetricOut,
+    openapi_extra=body_schema(MetricIn, _metric_schema()),
+)
 def post_metric(
     session: SessionDep,
     caller: CallerDep,
-    data: Annotated[MetricIn, Depends(body(MetricIn))],
+    data: Annotated[MetricIn | TextResultIn, Depends(metric_body)],
     key: KeyHeader = None,
 ) -> Any:
     """Store one metric of a pod (``pod_name``) or a run (``run_id``); once per
-    ``Idempotency-Key``."""
+    ``Idempotency-Key``. A ``TaskResult @ <rank>`` whose value is text (the original mlbench
+    workers' official result) becomes the run's result instead: ``text``, and the fields
+    parsed from it where it has the original goals' shape; the answer has no ``id``."""
+    if isinstance(data, TextResultIn):
+        caller.require_run(data.run_id)
+        run = run_or_404(session, data.run_id)
+        if (first := replay(session, key, "metric")) is not None:
+            return first
+        date = utc(data.date) if data.date is not None else utcnow()
+        rank = int(data.name.rsplit(" ", 1)[1])
+        run.result = {**parse_result(data.value), "rank": rank, "date": wire_date(date)}
+        answer = MetricOut(id=None, run_id=run.id, name=data.name, date=date, value=data.value,
+                           cumulative=data.cumulative, metadata=data.metadata)  # fmt: skip
+        return commit_once(session, key, "metric", answer.model_dump(mode="json"))
     _check_owners(session, caller, [data])
     if (first := replay(session, key, "metric")) is not None:
         return first

@@ -28,7 +28,7 @@ from mlbench_core.api.schemas import (
     RunUpdate,
     WorkerToken,
 )
-from mlbench_core.benchmarks import REGISTRY
+from mlbench_core.benchmarks import DEFAULT_BENCHMARK, REGISTRY
 from mlbench_core.run_fields import dag_conf, request_schema, validation_context
 from mlbench_core.settings import get_settings
 
@@ -105,9 +105,14 @@ def _read_fields(data: Any) -> Any:
     ours (:mod:`mlbench_core.api.original`), then ``MLBENCH_RUN_DEFAULTS`` for the fields a
     run of a benchmark leaves out."""
     data = original.run_body(data, REGISTRY.keys())
-    defaults = get_settings().run_defaults
-    if isinstance(data, dict) and defaults and data.get("image_name") in (None, ""):
-        data = {**data, **{k: v for k, v in defaults.items() if data.get(k) in (None, "")}}
+    defaults = dict(get_settings().run_defaults)
+    if not isinstance(data, dict) or not defaults or data.get("image_name") not in (None, ""):
+        return data
+    per_benchmark = defaults.pop("settings", {})  # benchmark -> its settings
+    data = {**data, **{k: v for k, v in defaults.items() if data.get(k) in (None, "")}}
+    settings = per_benchmark.get(data.get("benchmark") or DEFAULT_BENCHMARK)
+    if settings and data.get("settings") in (None, "", {}):
+        data["settings"] = settings
     return data
 
 

@@ -18,9 +18,11 @@ Points = list[dict[str, Any]]
 MICROS = type_coerce(Metric.date, BigInteger)
 
 # One averaged point per time bucket. Each bucket is an index range scan of the covering
-# index (owner, name, date, value) feeding a streaming aggregate: no sort, no temporary table.
-# PostgreSQL computes both averages in one LATERAL subquery per bucket; SQLite has no LATERAL,
-# so it gets two scalar subqueries (measured on 1,000,000 points: bench/ingest.py).
+# index (owner, name, date, value, cumulative) feeding a streaming aggregate: no sort, no
+# temporary table. A bucket is cumulative when its first point is (as the original mlbench
+# server summarized): one index seek per bucket. PostgreSQL computes both averages in one
+# LATERAL subquery per bucket; SQLite has no LATERAL, so it gets two scalar subqueries
+# (measured on 1,000,000 points: bench/ingest.py).
 _BUCKETS = """
 WITH RECURSIVE bucket(i) AS (
   SELECT CAST(0 AS BIGINT) UNION ALL SELECT i + 1 FROM bucket WHERE i + 1 < :n
@@ -28,13 +30,15 @@ WITH RECURSIVE bucket(i) AS (
 """
 _IN_BUCKET = """metrics WHERE {owner} = :owner AND name = :name
   AND date >= :t0 + :span * i / :n AND date < :t0 + :span * (i + 1) / :n"""
+_FIRST_CUMULATIVE = f"(SELECT cumulative FROM {_IN_BUCKET} ORDER BY date LIMIT 1)"
 _BUCKETS_SQL = {
     "postgresql": _BUCKETS
-    + f"""SELECT a.t, a.v FROM bucket, LATERAL (
+    + f"""SELECT a.t, a.v, {_FIRST_CUMULATIVE} FROM bucket, LATERAL (
   SELECT avg(date) AS t, avg(value) AS v FROM {_IN_BUCKET}) AS a
 ORDER BY i""",
     "sqlite": _BUCKETS
-    + f"""SELECT (SELECT avg(date) FROM {_IN_BUCKET}), (SELECT avg(value) FROM {_IN_BUCKET})
+    + f"""SELECT (SELECT avg(date) FROM {_IN_BUCKET}), (SELECT avg(value) FROM {_IN_BUCKET}),
+  {_FIRST_CUMULATIVE}
 FROM bucket ORDER BY i""",
 }
 
@@ -139,18 +143,23 @@ class SeriesReader:
         summarize: int | None = None,
         last_n: int | None = None,
         metadata: bool = False,
+        not_before: datetime | None = None,
+        not_after: datetime | None = None,
     ) -> dict[str, Points]:
-        """Series name -> ``[{date, value}]`` in date order (with ``metadata``, points that
-        have metadata also carry it; points averaged by ``summarize`` have none).
+        """Series name -> ``[{date, value, cumulative}]`` in date order (with ``metadata``,
+        points that have metadata also carry it; points averaged by ``summarize`` have none).
 
-        ``since`` keeps points strictly newer than it; ``last_n`` the newest N points of each
-        series; ``summarize`` then averages consecutive points (date and value) into at most N
-        equal time buckets per series; a series of at most N points comes back unchanged.
+        ``since`` keeps points strictly newer than it, ``not_before`` and ``not_after`` those
+        dated within them (both included: a run's lifetime); ``last_n`` the newest N points
+        of each series; ``summarize`` then averages consecutive points (date and value) into
+        at most N equal time buckets per series, each cumulative when its first point is;
+        a series of at most N points comes back unchanged.
         """
+        bounds = (since, not_before, not_after)
         names = [name] if name is not None else self.names()
         out: dict[str, Points] = {}
         for series in names:
-            points = self._read_one(series, since, summarize, last_n, metadata)
+            points = self._read_one(series, bounds, summarize, last_n, metadata)
             if points:
                 out[series] = points
         return out
@@ -158,14 +167,19 @@ class SeriesReader:
     def _read_one(
         self,
         name: str,
-        since: datetime | None,
+        bounds: tuple[datetime | None, datetime | None, datetime | None],
         summarize: int | None,
         last_n: int | None,
         metadata: bool = False,
     ) -> Points:
+        since, not_before, not_after = bounds
         where = [self._is_owner(), Metric.name == name]
         if since is not None:
             where.append(MICROS > to_micros(since))
+        if not_before is not None:
+            where.append(MICROS >= to_micros(not_before))
+        if not_after is not None:
+            where.append(MICROS <= to_micros(not_after))
         if last_n is not None:
             newest = (
                 select(MICROS).where(*where).order_by(MICROS.desc()).offset(last_n - 1).limit(1)
@@ -173,13 +187,17 @@ class SeriesReader:
             boundary = self.session.execute(newest).scalar()
             if boundary is not None:
                 where.append(MICROS >= boundary)
-        columns = (MICROS, Metric.value, Metric.meta) if metadata else (MICROS, Metric.value)
+        columns = [MICROS, Metric.value, Metric.cumulative]
+        if metadata:
+            columns.append(Metric.meta)
         raw = select(*columns).where(*where).order_by(MICROS)
         if summarize is None:
             return _points(self.session.execute(raw))
         head = self.session.execute(raw.limit(summarize + 1)).all()
         if len(head) <= summarize:
             return _points(head)
+        # The buckets span the first to the last point kept by ``where``: every bound above
+        # is a date range, so the points between them are exactly those ``where`` keeps.
         t0 = head[0][0]
         t1 = self.session.execute(select(func.max(MICROS)).where(*where)).scalar()
         params = {"owner": self.owner, "name": name, "t0": t0, "span": t1 - t0 + 1, "n": summarize}
@@ -190,10 +208,15 @@ class SeriesReader:
 
 
 def _points(rows: Any) -> Points:
+    """Rows of (micros, value, cumulative[, metadata]) as points."""
     points = []
     for row in rows:
-        point = {"date": from_micros(round(row[0])), "value": float(row[1])}
-        if len(row) > 2 and row[2] is not None:
-            point["metadata"] = row[2]
+        point = {
+            "date": from_micros(round(row[0])),
+            "value": float(row[1]),
+            "cumulative": bool(row[2]),
+        }
+        if len(row) > 3 and row[3] is not None:
+            point["metadata"] = row[3]
         points.append(point)
     return points

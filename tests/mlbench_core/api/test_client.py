@@ -62,7 +62,9 @@ def test_run_lifecycle_round_trips(client, live_server):
     assert created["job_id"]
     run_id = created["id"]
 
-    assert client.get_run(run_id) == created
+    one = client.get_run(run_id)  # a single run's metadata has the tail of its output
+    assert one["job_metadata"] == {**created["job_metadata"], "stdout": [], "stderr": []}
+    assert {**one, "job_metadata": created["job_metadata"]} == created
     other = client.create_run("run-b", 1, image_name="busybox", custom_image_command="true")
     assert [r["name"] for r in client.get_runs()] == ["run-b", "run-a"]
     assert other["image_name"] == "busybox"
@@ -99,7 +101,7 @@ def test_run_lifecycle_round_trips(client, live_server):
     assert series_values(series["loss"]) == [2.0, 1.5, 1.0]
     assert series["loss"][0]["date"].startswith("2024-05-01T12:00:00")
     assert client.get_run_metrics(run_id, metric_filter="acc") == {
-        "acc": [{"date": "2024-05-01T12:00:00.000000Z", "value": 0.5}]
+        "acc": [{"date": "2024-05-01T12:00:00.000000Z", "value": 0.5, "cumulative": False}]
     }
     assert series_values(client.get_run_metrics(run_id, last_n=2)["loss"]) == [1.5, 1.0]
     since = client.get_run_metrics(run_id, since=T0 + timedelta(seconds=1))
@@ -117,6 +119,9 @@ def test_run_lifecycle_round_trips(client, live_server):
     assert json.loads(archive.read("result.json")) == {"accuracy": 0.9}
     recent = zipfile.ZipFile(io.BytesIO(client.download_run_metrics(run_id, since=T0)))
     assert series_values(json.loads(recent.read("loss.json"))["points"]) == [1.5, 1.0]
+    # The original server's layout; the points are from before the run was created (T0).
+    original = zipfile.ZipFile(io.BytesIO(client.download_run_metrics(run_id, layout="mlbench")))
+    assert original.namelist() == []
 
     stopped = client.stop_run(run_id)
     assert stopped["state"] == "CANCELLED"
@@ -136,12 +141,13 @@ def test_pods_round_trip(client, run, worker):
         "worker-0", run_id=run_id, rank=0, phase="Running", labels={"app": "mlbench"}
     )
     assert pod["name"] == "worker-0"
-    assert (pod["run_id"], pod["rank"], pod["phase"], pod["labels"]) == (
+    assert (pod["run_id"], pod["rank"], pod["phase"], pod["label_map"]) == (
         run_id,
         0,
         "Running",
         {"app": "mlbench"},
     )
+    assert pod["labels"] == "{'app': 'mlbench'}"
     # Only the given fields are sent: the rest is kept.
     pod = client.put_pod("worker-0", ip="10.0.0.7", node="node-1")
     assert (pod["ip"], pod["node"], pod["rank"], pod["phase"]) == (
@@ -162,6 +168,12 @@ def test_pods_round_trip(client, run, worker):
     assert series_values(client.get_pod_metrics("worker-0", last_n=1)["cpu"]) == [13.5]
     everything = client.get_all_metrics()
     assert set(everything) == {"loose", "worker-0"}
+    with_runs = client.get_all_metrics(runs=True)
+    assert with_runs["pod_metrics"] == everything
+    assert with_runs["run_metrics"] == {run["name"]: {}}
+    assert {k: v for k, v in with_runs.items() if k not in ("pod_metrics", "run_metrics")} == (
+        everything
+    )
     assert everything["loose"] == {}
     assert series_values(everything["worker-0"]["cpu"]) == [12.5, 13.5]
     assert client.get_all_metrics(metric_filter="mem") == {"loose": {}, "worker-0": {}}
@@ -170,6 +182,10 @@ def test_pods_round_trip(client, run, worker):
     archive = zipfile.ZipFile(io.BytesIO(client.download_pod_metrics("worker-0")))
     assert series_values(json.loads(archive.read("cpu.json"))["points"]) == [12.5, 13.5]
     assert json.loads(archive.read("result.json")) is None
+    original = zipfile.ZipFile(
+        io.BytesIO(client.download_pod_metrics("worker-0", layout="mlbench"))
+    )
+    assert [float(p["value"]) for p in json.loads(original.read("result_cpu.json"))] == [12.5, 13.5]
 
 
 def test_benchmarks(client):
@@ -567,7 +583,7 @@ def test_stream_reads_a_download_chunk_by_chunk(client, run):
         for i in range(5000)
     ]
     client.post_metrics(metrics)
-    params = {"metric_type": "run", "format": "zip", "summarize": None}
+    params = {"metric_type": "run", "format": "zip", "layout": "mlbench2", "summarize": None}
     with client.stream(f"/metrics/{run['id']}", params=params) as answer:
         assert answer.status_code == 200
         assert answer.headers["content-type"] == "application/zip"

@@ -61,7 +61,9 @@ def test_lists_worker_pods_with_phase_ip_node_and_run(cluster):
         "worker-a",
     )
     assert running.created_at == datetime(2026, 11, 20, 10, 2, 14, tzinfo=UTC)
-    assert running.labels["component"] == "worker"
+    assert running.label_map["component"] == "worker"
+    assert running.labels == str(running.label_map)  # the text of the dict, as the original's
+    assert running.labels.startswith("{'app': 'mlbench', 'component': 'worker', 'run': '7'")
     # pending: pulling its image on a node, or not scheduled anywhere yet
     assert (pods["resnet-4w-w2"].phase, pods["resnet-4w-w2"].ip, pods["resnet-4w-w2"].node) == (
         "Pending",
@@ -246,6 +248,10 @@ def test_api_lists_pods_pending_running_failed_and_gone(api, make_run, kube_back
         "other-w0": (9, 0, "Running", "10.244.3.4", "worker-c"),  # not in the store
     }
     assert [p["name"] for p in api.get(f"/api/pods/?run_id={d}").json()] == ["diverged-w0"]
+    listed = {p["name"]: p for p in response.json()}
+    w0 = listed["resnet-4w-w0"]  # the cluster's labels win over the registered ones
+    assert w0["label_map"]["dag_id"] == "mlbench_run" and w0["labels"] == str(w0["label_map"])
+    assert listed["other-w0"]["label_map"]["component"] == "worker"  # the cluster's only
 
     # later: rank 0 completed, rank 1 gone with its node, the failed pod deleted by teardown
     kube_backend.answer(PODS, relabel(recorded("pods-later"), runs))

@@ -5,6 +5,7 @@ tail of a run's output."""
 
 from __future__ import annotations
 
+import base64
 import json
 from urllib.parse import urlsplit
 
@@ -15,6 +16,7 @@ from mlbench_core.benchmarks import REGISTRY
 from mlbench_core.launch import kubernetes as k8s
 from mlbench_core.settings import Settings
 from tests.mlbench_core.launch.test_kubernetes import render
+from tests.plugins.mlbench_api.test_archive import as_read, read_results
 from tests.support.original import run_original
 
 pytestmark = pytest.mark.usefixtures("original_client")
@@ -192,3 +194,112 @@ def test_a_run_carries_the_tail_of_its_output(url, live_server):
     again = requests.get(f"{live_server}/mlbench/api/runs/{run['id']}", timeout=30).json()
     assert again["job_metadata"]["stdout"][-1] == "out 149"
     assert again["job_metadata"]["note_of_dag"] == 1
+
+
+# Two ranks of an original worker: its Tracker and LogMetrics, unchanged, as inside a pod
+# (LogMetrics.in_cluster; its api: what the in-cluster discovery gives, which tests/helm
+# checks against the rendered chart), reaching the original task-1 goal.
+ORIGINAL_WORKER = """
+import sys
+from mlbench_core.api import ApiClient
+from mlbench_core.evaluation.goals import task1_time_to_accuracy_goal
+from mlbench_core.utils import LogMetrics, Tracker
+
+run_id, rank, url = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+LogMetrics.in_cluster = True
+LogMetrics.api = ApiClient(in_cluster=False, url=url, load_config=False)
+
+
+class Top1:
+    name = "Prec@1"
+
+
+tracker = Tracker([Top1()], run_id, rank, goal=task1_time_to_accuracy_goal())
+tracker.start()
+for epoch, accuracy in enumerate((50, 70, 85)):
+    tracker.train()
+    for step in range(4):
+        tracker.batch_start()
+        for record in (tracker.record_batch_load, tracker.record_batch_fwd_pass,
+                       tracker.record_batch_comp_loss, tracker.record_batch_backprop,
+                       tracker.record_batch_agg, tracker.record_batch_opt_step):
+            record()
+        tracker.batch_end()
+        tracker.record_loss(2.0 - epoch / 2 - step / 10, log_to_api=True)
+    tracker.validation()
+    tracker.record_stat("global_Prec@1", accuracy, log_to_api=True)
+    tracker.epoch_end()
+LogMetrics.api.executor.shutdown(wait=True)
+print("goal reached" if tracker.goal_reached else "goal missed")
+"""
+# the timed steps (the tracker names a step by the mark that ends it)
+STEPS = ("batch_load", "fwd_pass", "comp_loss", "backprop", "agg", "opt_step", "end")
+
+
+def test_two_ranks_of_an_original_worker_store_every_series_and_the_result(url, live_server):
+    import concurrent.futures
+
+    run = requests.post(
+        f"{live_server}/mlbench/api/runs/",
+        json={"name": "original-worker", "num_workers": 2, "benchmark": "1a", "job_id": "ext"},
+        timeout=60,
+    ).json()
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        ranks = list(
+            pool.map(
+                lambda rank: run_original(["-c", ORIGINAL_WORKER, str(run["id"]), str(rank), url]),
+                (0, 1),
+            )
+        )
+    for done in ranks:
+        assert done.returncode == 0 and "goal reached" in done.stdout, done.stdout + done.stderr
+    series = requests.get(
+        f"{live_server}/mlbench/api/metrics/{run['id']}",
+        params={"metric_type": "run"},
+        timeout=30,
+    ).json()
+    epoch_metrics = ("CumulativeTrainTimeEpoch", *STEPS)
+    per_rank = {"train_loss": 12, "val_global_Prec@1": 3, **dict.fromkeys(epoch_metrics, 3)}
+    expected = {f"{name} @ {rank}": n for name, n in per_rank.items() for rank in (0, 1)}
+    expected["TotalCumulativeTrainTime @ 0"] = 1
+    expected |= {f"global_cum_{name} @ 0": 1 for name in epoch_metrics}
+    assert {name: len(points) for name, points in series.items()} == expected
+    assert [p["value"] for p in series["val_global_Prec@1 @ 1"]] == [50, 70, 85]
+    assert series["train_loss @ 0"][0]["value"] == 2.0
+    result = requests.get(f"{live_server}/mlbench/api/runs/{run['id']}", timeout=30).json()[
+        "result"
+    ]
+    assert result["text"].startswith("80% Top 1 Validation Accuracy reached in ")
+    assert (result["reached"], result["metric"], result["target"], result["rank"]) == (
+        True,
+        "val_top1",
+        80.0,
+        0,
+    )
+    total = series["TotalCumulativeTrainTime @ 0"][0]["value"]
+    assert result["time_to_target_s"] == pytest.approx(total, abs=1e-3)
+
+    # the original client reads them back: every run's series, and the run's archive in the
+    # mlbench-results layout, read as mlbench-results reads it
+    requests.patch(
+        f"{live_server}/mlbench/api/runs/{run['id']}", json={"state": "STARTED"}, timeout=30
+    ).raise_for_status()
+    requests.patch(
+        f"{live_server}/mlbench/api/runs/{run['id']}", json={"state": "FINISHED"}, timeout=30
+    ).raise_for_status()
+    got = original(
+        f"""
+import base64
+everything = client.get_all_metrics().result().json()
+archive = client.download_run_metrics({run["id"]}).result()
+print(json.dumps({{"run_metrics": everything["run_metrics"]["original-worker"],
+                  "disposition": archive.headers["content-disposition"],
+                  "zip": base64.b64encode(archive.content).decode()}}))
+""",
+        url,
+    )
+    assert got["run_metrics"] == series
+    assert got["disposition"] == "attachment; filename=metrics_original-worker.zip"
+    run_series, _, official = read_results(base64.b64decode(got["zip"]), [])
+    assert run_series == as_read(series)
+    assert official == result["text"]

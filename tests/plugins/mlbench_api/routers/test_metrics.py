@@ -50,7 +50,8 @@ def test_post_metric_as_in_the_seed_stores_a_number(api, pod):
         **{k: body[k] for k in ("pod_name", "name", "date", "metadata")},
         "cumulative": False,
     }
-    assert series(api, pod) == {"accuracy": [{"date": body["date"], "value": 0.7845}]}
+    point = {"date": body["date"], "value": 0.7845, "cumulative": False}
+    assert series(api, pod) == {"accuracy": [point]}
 
 
 def test_post_metric_as_form_fields(api, run):
@@ -184,7 +185,12 @@ def hundred(api, run) -> int:
 
 def test_since_keeps_strictly_newer_points(api, hundred):
     got = series(api, hundred, metric_type="run", since=iso(T0 + timedelta(seconds=97)))
-    assert got == {"loss": [{"date": iso(T0 + timedelta(seconds=s)), "value": s} for s in (98, 99)]}
+    assert got == {
+        "loss": [
+            {"date": iso(T0 + timedelta(seconds=s)), "value": s, "cumulative": False}
+            for s in (98, 99)
+        ]
+    }
     naive = series(api, hundred, metric_type="run", since="2026-01-01T00:01:37")
     assert naive == got
 
@@ -201,7 +207,8 @@ def test_summarize_averages_consecutive_points(api, hundred):
     assert got[0]["date"] == iso(T0 + timedelta(seconds=4.5))
     # A series no longer than N comes back as it is.
     small = series(api, hundred, metric_type="run", summarize=100)
-    assert len(small["loss"]) == 100 and small["acc"] == [{"date": iso(T0), "value": 0.5}]
+    assert len(small["loss"]) == 100
+    assert small["acc"] == [{"date": iso(T0), "value": 0.5, "cumulative": False}]
     seven = series(api, hundred, metric_type="run", metric_filter="loss", summarize=7)["loss"]
     assert len(seven) <= 7
     assert sum(p["value"] for p in seven) / len(seven) == pytest.approx(49.5, abs=3)
@@ -224,7 +231,37 @@ def test_metadata_comes_back_on_request(api, run):
     got = series(api, run["id"], metric_type="run", metadata="true")["val"]
     assert got[0]["metadata"] == '{"epoch": 1}' and "metadata" not in got[1]
     averaged = series(api, run["id"], metric_type="run", metadata="true", summarize=1)["val"]
-    assert averaged == [{"date": iso(T0 + timedelta(seconds=0.5)), "value": 1.5}]
+    assert averaged == [
+        {"date": iso(T0 + timedelta(seconds=0.5)), "value": 1.5, "cumulative": False}
+    ]
+
+
+def test_points_carry_cumulative_and_a_bucket_is_cumulative_when_its_first_point_is(api, run):
+    metrics = [
+        {
+            "run_id": run["id"],
+            "name": "bytes",
+            "date": iso(T0 + timedelta(seconds=i)),
+            "value": i,
+            "cumulative": i in (2, 3, 7),
+        }
+        for i in range(10)
+    ]
+    assert api.post("/api/metrics/batch", json=metrics).status_code == 201
+    raw = series(api, run["id"], metric_type="run")["bytes"]
+    assert [p["cumulative"] for p in raw] == [i in (2, 3, 7) for i in range(10)]
+    # Five buckets of two points: (0, 1), (2, 3), (4, 5), (6, 7), (8, 9); each as cumulative
+    # as its first point (as the original server summarized): 7 is, 6 is not.
+    five = series(api, run["id"], metric_type="run", summarize=5)["bytes"]
+    assert [(p["value"], p["cumulative"]) for p in five] == [
+        (0.5, False),
+        (2.5, True),
+        (4.5, False),
+        (6.5, False),
+        (8.5, False),
+    ]
+    newest = series(api, run["id"], metric_type="run", last_n=1)["bytes"]
+    assert newest == [{"date": iso(T0 + timedelta(seconds=9)), "value": 9, "cumulative": False}]
 
 
 def test_summarize_of_last_n(api, hundred):
@@ -240,6 +277,8 @@ def test_summarize_of_last_n(api, hundred):
         ({"last_n": -1}, "last_n"),
         ({"metric_type": "node"}, "metric_type"),
         ({"format": "csv"}, "format"),
+        ({"format": "zip", "layout": "mlbench-results"}, "layout"),
+        ({"layout": "v1"}, "layout"),
     ],
 )
 def test_bad_query_is_422(api, hundred, params, field):
@@ -257,24 +296,49 @@ def test_run_metrics_need_a_run_id(api, run):
     assert api.get("/api/metrics/ghost/").status_code == 404
 
 
-def test_all_pod_metrics(api, run, pod):
+def test_all_pod_metrics(api, run, pod, make_run):
     api.put("/api/pods/w-1", json={"run_id": run["id"], "rank": 1})
     for name, value in (("w-0", 1.0), ("w-1", 2.0)):
         api.post(
-            "/api/metrics", json={"pod_name": name, "name": "cpu", "value": value, "date": iso(T0)}
+            "/api/metrics",
+            json={
+                "pod_name": name,
+                "name": "cpu",
+                "value": value,
+                "date": iso(T0),
+                "cumulative": name == "w-1",
+            },
         )
-    api.post("/api/metrics", json={"run_id": run["id"], "name": "loss", "value": 3})
+    api.post(
+        "/api/metrics", json={"run_id": run["id"], "name": "loss", "value": 3, "date": iso(T0)}
+    )
+    other = make_run("run-b")
     got = api.get("/api/metrics").json()
-    assert got == {
-        "w-0": {"cpu": [{"date": iso(T0), "value": 1.0}]},
-        "w-1": {"cpu": [{"date": iso(T0), "value": 2.0}]},
+    pods = {
+        "w-0": {"cpu": [{"date": iso(T0), "value": 1.0, "cumulative": False}]},
+        "w-1": {"cpu": [{"date": iso(T0), "value": 2.0, "cumulative": True}]},
     }
+    # The seed's documented shape (pod name -> series), and the original code's two keys:
+    # the same pods, and every run's series keyed by the run's name.
+    assert got == {
+        **pods,
+        "pod_metrics": pods,
+        "run_metrics": {
+            run["name"]: {"loss": [{"date": iso(T0), "value": 3.0, "cumulative": False}]},
+            other["name"]: {},
+        },
+    }
+    assert api.get("/api/metrics", params={"pods_only": "true"}).json() == pods
+    newest = api.get("/api/metrics", params={"last_n": 1, "metric_filter": "loss"}).json()
+    assert newest["run_metrics"][run["name"]]["loss"][0]["value"] == 3.0
+    assert newest["pod_metrics"] == {"w-0": {}, "w-1": {}}
 
 
 def test_zip_has_one_file_per_series_and_the_result(api, hundred):
     api.patch(f"/api/runs/{hundred}", json={"state": "STARTED"})
     api.patch(f"/api/runs/{hundred}", json={"state": "FINISHED", "result": {"tt": 3.5}})
-    response = api.get(f"/api/metrics/{hundred}", params={"metric_type": "run", "format": "zip"})
+    mlbench2 = {"metric_type": "run", "format": "zip", "layout": "mlbench2"}
+    response = api.get(f"/api/metrics/{hundred}", params=mlbench2)
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/zip"
     assert f"run-{hundred}-metrics.zip" in response.headers["content-disposition"]
@@ -283,18 +347,19 @@ def test_zip_has_one_file_per_series_and_the_result(api, hundred):
     loss = json.loads(archive.read("loss.json"))
     assert loss["name"] == "loss" and [p["value"] for p in loss["points"]] == list(range(100))
     assert json.loads(archive.read("result.json")) == {"tt": 3.5}
-    summarized = api.get(
-        f"/api/metrics/{hundred}", params={"metric_type": "run", "format": "zip", "summarize": 5}
-    )
+    summarized = api.get(f"/api/metrics/{hundred}", params={**mlbench2, "summarize": 5})
     small = json.loads(zipfile.ZipFile(io.BytesIO(summarized.content)).read("loss.json"))
     assert len(small["points"]) == 5
 
 
 def test_zip_of_a_pod(api, pod):
     api.post("/api/metrics", json={"pod_name": pod, "name": "mem/bytes", "value": 7})
-    response = api.get(f"/api/metrics/{pod}/?format=zip")
+    response = api.get(f"/api/metrics/{pod}/?format=zip&layout=mlbench2")
     archive = zipfile.ZipFile(io.BytesIO(response.content))
     assert sorted(archive.namelist()) == ["mem_bytes.json", "result.json"]
+    assert response.headers["content-disposition"] == f'attachment; filename="{pod}-metrics.zip"'
+    points = json.loads(archive.read("mem_bytes.json"))["points"]
+    assert [(p["value"], p["cumulative"]) for p in points] == [(7.0, False)]
 
 
 @pytest.mark.parametrize(
@@ -313,3 +378,18 @@ def test_values_no_store_can_keep_are_422(api, run, change):
     assert (
         api.get(f"/api/metrics/{run['id']}?metric_type=run&metric_filter=a%00b").status_code == 422
     )
+
+
+def test_the_openapi_document_names_the_original_keys_and_layouts(api):
+    document = api.get("/openapi.json").json()
+    listing = document["paths"]["/api/metrics"]["get"]
+    assert "pods_only" in {p["name"] for p in listing["parameters"]}
+    example = listing["responses"]["200"]["content"]["application/json"]["example"]
+    assert {"pod_metrics", "run_metrics"} <= set(example)
+    assert "run_metrics" in listing["description"] and "pod_metrics" in listing["description"]
+    one = document["paths"]["/api/metrics/{pod_name_or_run_id}"]["get"]
+    (layout,) = [p for p in one["parameters"] if p["name"] == "layout"]
+    schema = layout["schema"]
+    if "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    assert schema["enum"] == ["mlbench", "mlbench2"] and "mlbench-results" in layout["description"]

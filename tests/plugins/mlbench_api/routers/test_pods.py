@@ -18,7 +18,9 @@ def test_put_creates_then_updates_only_given_fields(api, make_run):
     )
     assert created.status_code == 200, created.text
     pod = created.json()
-    assert pod["phase"] == "Pending" and pod["labels"]["component"] == "worker"
+    assert pod["phase"] == "Pending" and pod["label_map"]["component"] == "worker"
+    # As the original API (and the seed's example) gave them: the text of the dict.
+    assert pod["labels"] == "{'app': 'mlbench', 'component': 'worker'}"
     updated = api.put(
         "/api/pods/run-a-worker-0/", data={"phase": "Running", "ip": "10.0.0.5", "node": "n1"}
     ).json()
@@ -36,12 +38,19 @@ def test_put_creates_then_updates_only_given_fields(api, make_run):
         "n1",
     )
     assert updated["labels"] == pod["labels"] and updated["updated_at"] >= pod["updated_at"]
+    assert updated["label_map"] == pod["label_map"]
     assert api.get("/api/pods/").json() == [updated]
 
 
 def test_labels_as_json_text_in_a_form(api):
     pod = api.put("/api/pods/p", data={"labels": '{"app": "mlbench"}'}).json()
-    assert pod["labels"] == {"app": "mlbench"}
+    assert (pod["labels"], pod["label_map"]) == ("{'app': 'mlbench'}", {"app": "mlbench"})
+
+
+def test_a_pod_without_labels_has_the_text_of_an_empty_dict(api):
+    pod = api.put("/api/pods/p", json={"phase": "Running"}).json()
+    assert (pod["labels"], pod["label_map"]) == ("{}", {})
+    assert api.get("/api/pods").json()[0]["labels"] == "{}"
 
 
 def test_list_pods_of_one_run(api, make_run):

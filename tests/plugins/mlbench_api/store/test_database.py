@@ -33,7 +33,7 @@ def fresh_url(request, tmp_path) -> Iterator[str]:  # noqa: ANN001
     admin.dispose()
 
 
-HEAD = "0007"  # the newest migration
+HEAD = "0008"  # the newest migration
 
 
 def _open_store(url: str) -> str | None:
@@ -215,6 +215,33 @@ def test_runs_stored_before_tags_have_none_and_keep_their_rows(fresh_url):
     store.dispose()
 
 
+def test_the_series_indexes_gain_cumulative_and_keep_every_row(fresh_url):
+    old = Store(fresh_url, migrate=False)
+    old.migrate("0007")
+    with old.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO runs (id, name, state, spec, job_metadata, created_at) "
+                "VALUES (3, 'old', 'FINISHED', '{}', '{}', 0)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO metrics (run_id, name, date, value, cumulative) "
+                "VALUES (3, 'loss', 0, 1.0, true), (3, 'loss', 1, 2.0, false)"
+            )
+        )
+    old.dispose()
+    store = Store(fresh_url)
+    indexes = {i["name"]: i["column_names"] for i in inspect(store.engine).get_indexes("metrics")}
+    assert indexes["ix_metrics_run_series"] == ["run_id", "name", "date", "value", "cumulative"]
+    assert indexes["ix_metrics_pod_series"] == ["pod_name", "name", "date", "value", "cumulative"]
+    with store.engine.connect() as connection:
+        rows = connection.execute(text("SELECT value, cumulative FROM metrics ORDER BY date"))
+        assert [(v, bool(c)) for v, c in rows] == [(1.0, True), (2.0, False)]
+    store.dispose()
+
+
 def test_series_reads_use_the_covering_indexes(store):
     with store.session() as session:
         run = Run(name="r", state="INITIALIZED", spec={}, job_metadata={})
@@ -234,10 +261,10 @@ def test_series_reads_use_the_covering_indexes(store):
         session.execute(insert(Metric.__table__), rows)
         run_id = run.id
     queries = {
-        "ix_metrics_run_series": f"SELECT date, value FROM metrics WHERE run_id = {run_id} "
-        "AND name = 's1' AND date > 100 ORDER BY date",
-        "ix_metrics_pod_series": "SELECT date, value FROM metrics WHERE pod_name = 'p2' "
-        "AND name = 's3' ORDER BY date",
+        "ix_metrics_run_series": "SELECT date, value, cumulative FROM metrics "
+        f"WHERE run_id = {run_id} AND name = 's1' AND date > 100 ORDER BY date",
+        "ix_metrics_pod_series": "SELECT date, value, cumulative FROM metrics "
+        "WHERE pod_name = 'p2' AND name = 's3' ORDER BY date",
     }
     if store.dialect == "postgresql":
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
@@ -248,3 +275,5 @@ def test_series_reads_use_the_covering_indexes(store):
             plan = " ".join(str(row) for row in connection.execute(text(prefix + sql)))
             assert index in plan, plan
             assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+            # Read from the index alone: the points' columns (cumulative too) are in it.
+            assert "COVERING INDEX" in plan or "Index Only Scan" in plan, plan
