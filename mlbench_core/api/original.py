@@ -39,7 +39,7 @@ _PLACEHOLDER = re.compile(r"\{(" + "|".join(PLACEHOLDERS) + r")\}")
 
 # A text result as the original's goals worded it (mlbench_core.evaluation.goals), e.g.
 # "80% Top 1 Validation Accuracy reached in 1234.567 seconds".
-TEXT_RESULT_NAME = re.compile(r"^TaskResult @ (?P<rank>\d+)$")
+TEXT_RESULT_NAME = re.compile(r"^TaskResult @ (?P<rank>[0-9]{1,10})$")
 _RESULT_SHAPES = (
     (re.compile(r"^(?P<target>\d+)% Top 1 Validation Accuracy reached in (?P<s>[\d.]+) seconds"),
      "val_top1"),

@@ -24,6 +24,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     WithJsonSchema,
+    computed_field,
     field_validator,
     model_validator,
 )
@@ -838,11 +839,6 @@ class PodOut(BaseModel):
     name: str
     run_id: int | None = None
     rank: int | None = None
-    labels: str = Field(
-        default="{}",
-        description="The pod's labels as the text of a dict, as the original mlbench API "
-        "gave them (e.g. \"{'app': 'mlbench', 'component': 'worker'}\"): see label_map",
-    )
     label_map: dict[str, str] = Field(
         default_factory=dict, description="The pod's labels, parsed: name -> value"
     )
@@ -851,6 +847,14 @@ class PodOut(BaseModel):
     node: str | None = None
     created_at: datetime
     updated_at: datetime
+
+    @computed_field(
+        description="The pod's labels as the text of a dict, as the original mlbench API "
+        "gave them (e.g. \"{'app': 'mlbench', 'component': 'worker'}\"): see label_map"
+    )
+    @property
+    def labels(self) -> str:
+        return str(self.label_map)
 
 
 NIGHTLY_DATE = r"^\d{4}-\d{2}-\d{2}$"

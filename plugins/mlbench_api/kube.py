@@ -75,13 +75,6 @@ def _int(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() else None
 
 
-def label_fields(labels: dict[str, Any] | None) -> dict[str, Any]:
-    """A pod's ``labels`` (the text of the dict, Python's ``str()`` of it, as the original
-    mlbench API gave them) and ``label_map`` (the dict) for :class:`PodOut`."""
-    label_map = {str(k): str(v) for k, v in (labels or {}).items()}
-    return {"labels": str(label_map), "label_map": label_map}
-
-
 def pod_of(pod: Any, at: datetime) -> PodOut:
     """A ``V1Pod`` as the API shows pods (run and rank from its labels)."""
     labels = dict(pod.metadata.labels or {})
@@ -91,7 +84,7 @@ def pod_of(pod: Any, at: datetime) -> PodOut:
         name=pod.metadata.name,
         run_id=_int(labels.get("run")),
         rank=_int(labels.get("rank")),
-        **label_fields(labels),
+        label_map={str(k): str(v) for k, v in labels.items()},
         phase=(status.phase if status and status.phase else "Unknown"),
         ip=status.pod_ip if status else None,
         node=pod.spec.node_name if pod.spec else None,
@@ -190,7 +183,7 @@ def merge(
                     "phase": live.phase,
                     "ip": live.ip,
                     "node": live.node,
-                    **label_fields(live.label_map or pod.label_map),
+                    "label_map": live.label_map or pod.label_map,
                     "run_id": pod.run_id if pod.run_id is not None else live.run_id,
                     "rank": pod.rank if pod.rank is not None else live.rank,
                     "updated_at": snapshot.at,

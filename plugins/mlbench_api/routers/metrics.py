@@ -22,7 +22,7 @@ from mlbench_api.routing import SlashRouter, body_schema, read_body, validate_bo
 from mlbench_api.store import Pod, Run
 from mlbench_api.store.models import utcnow
 from mlbench_api.store.series import Points, SeriesReader, add_metric, add_metrics
-from mlbench_core.api.original import parse_result
+from mlbench_core.api.original import TEXT_RESULT_NAME, parse_result
 from mlbench_core.api.schemas import (
     MAX_ID,
     MetricBatch,
@@ -283,16 +283,7 @@ def post_metric(
     workers' official result) becomes the run's result instead: ``text``, and the fields
     parsed from it where it has the original goals' shape; the answer has no ``id``."""
     if isinstance(data, TextResultIn):
-        caller.require_run(data.run_id)
-        run = run_or_404(session, data.run_id)
-        if (first := replay(session, key, "metric")) is not None:
-            return first
-        date = utc(data.date) if data.date is not None else utcnow()
-        rank = int(data.name.rsplit(" ", 1)[1])
-        run.result = {**parse_result(data.value), "rank": rank, "date": wire_date(date)}
-        answer = MetricOut(id=None, run_id=run.id, name=data.name, date=date, value=data.value,
-                           cumulative=data.cumulative, metadata=data.metadata)  # fmt: skip
-        return commit_once(session, key, "metric", answer.model_dump(mode="json"))
+        return _text_result(session, caller, data, key)
     _check_owners(session, caller, [data])
     if (first := replay(session, key, "metric")) is not None:
         return first
@@ -308,6 +299,20 @@ def post_metric(
         cumulative=metric.cumulative,
         metadata=metric.meta,
     )
+    return commit_once(session, key, "metric", answer.model_dump(mode="json"))
+
+
+def _text_result(session: Session, caller: Caller, data: TextResultIn, key: str | None) -> Any:
+    """Record an original worker's text result as its run's result; the answer echoes it."""
+    caller.require_run(data.run_id)
+    run = run_or_404(session, data.run_id)
+    if (first := replay(session, key, "metric")) is not None:
+        return first
+    date = utc(data.date) if data.date is not None else utcnow()
+    rank = int(TEXT_RESULT_NAME.fullmatch(data.name)["rank"])
+    run.result = {**parse_result(data.value), "rank": rank, "date": wire_date(date)}
+    answer = MetricOut(id=None, run_id=run.id, name=data.name, date=date, value=data.value,
+                       cumulative=data.cumulative, metadata=data.metadata)  # fmt: skip
     return commit_once(session, key, "metric", answer.model_dump(mode="json"))
 
 

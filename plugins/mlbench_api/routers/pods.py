@@ -35,7 +35,7 @@ def pod_out(pod: Pod) -> PodOut:
         name=pod.name,
         run_id=pod.run_id,
         rank=pod.rank,
-        **kube.label_fields(pod.labels),
+        label_map=pod.labels or {},
         phase=pod.phase,
         ip=pod.ip,
         node=pod.node,

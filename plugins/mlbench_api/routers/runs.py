@@ -54,7 +54,7 @@ def output_tail(session: Session, run_id: int, limit: int = OUTPUT_TAIL) -> dict
     """The run's last ``limit`` lines of stdout and of stderr (all ranks, oldest first),
     for ``job_metadata.stdout`` and ``job_metadata.stderr``."""
     tails = {}
-    for stream in ("stdout", "stderr"):
+    for stream in DERIVED_METADATA:
         query = (
             select(LogLine.line)
             .where(LogLine.run_id == run_id, LogLine.stream == stream)

@@ -10,8 +10,8 @@ import json
 from urllib.parse import urlsplit
 
 import pytest
-import requests
 
+from mlbench_core.api import ApiClient
 from mlbench_core.benchmarks import REGISTRY
 from mlbench_core.launch import kubernetes as k8s
 from mlbench_core.settings import Settings
@@ -44,6 +44,12 @@ def original(code: str, url: str) -> object:
 
 
 @pytest.fixture
+def ours(url, live_server) -> ApiClient:  # noqa: ANN001
+    """Our own client of the same API (no token: MLBENCH_AUTH=none)."""
+    return ApiClient(f"{live_server}/mlbench")
+
+
+@pytest.fixture
 def url(live_server, store, settings_env) -> str:  # noqa: ANN001
     """The URL an original client is given (``-u``): host:port and the API's root path."""
     settings_env.setenv("MLBENCH_AUTH", "none")
@@ -51,7 +57,7 @@ def url(live_server, store, settings_env) -> str:  # noqa: ANN001
     return urlsplit(live_server).netloc + "/mlbench"
 
 
-def test_create_run_of_each_official_image(url, live_server):
+def test_create_run_of_each_official_image(url, ours):
     answers = original(
         """
 out = {}
@@ -83,11 +89,11 @@ print(json.dumps(out))
             None,
         )
         assert run["job_id"]  # its DAG run was triggered
-    listed = requests.get(f"{live_server}/mlbench/api/runs/", timeout=30).json()
+    listed = ours.get_runs()
     assert {r["name"] for r in listed} == {r["name"] for r in created.values()}
 
 
-def test_mpi_is_refused_naming_gloo_and_nccl(url, live_server):
+def test_mpi_is_refused_naming_gloo_and_nccl(url, ours):
     got = original(
         """
 print(json.dumps(answer(client.create_run("mpi", 2, num_cpus=1,
@@ -98,10 +104,10 @@ print(json.dumps(answer(client.create_run("mpi", 2, num_cpus=1,
     assert got["status"] == 422
     assert "GLOO" in got["body"]["message"] and "NCCL" in got["body"]["message"]
     assert got["body"]["detail"][0]["loc"] == ["body", "backend"]
-    assert requests.get(f"{live_server}/mlbench/api/runs/", timeout=30).json() == []
+    assert ours.get_runs() == []
 
 
-def test_a_custom_image_runs_its_template_filled_on_each_pod(url, live_server, settings_env):
+def test_a_custom_image_runs_its_template_filled_on_each_pod(url, ours, settings_env):
     settings_env.setenv("MLBENCH_BACKEND", "kubernetes")
     command = "/conda/bin/python /codes/main.py --run_id {run_id} --rank {rank} --hosts {hosts} --backend {backend}"  # noqa: E501
     got = original(
@@ -113,7 +119,7 @@ print(json.dumps(answer(client.create_run("custom-3", 3, num_cpus=1, light_targe
         url,
     )
     assert got["status"] == 201, got
-    run = requests.get(f"{live_server}/mlbench/api/runs/{got['body']['id']}", timeout=30).json()
+    run = ours.get_run(got["body"]["id"])
     assert (run["image_name"], run["original_command"], run["backend"]) == (
         "me/bench:2",
         True,
@@ -131,67 +137,43 @@ print(json.dumps(answer(client.create_run("custom-3", 3, num_cpus=1, light_targe
         ]  # fmt: skip
 
 
-def test_a_text_result_becomes_the_runs_result(url, live_server):
-    run = requests.post(
-        f"{live_server}/mlbench/api/runs/",
-        json={"name": "textual", "num_workers": 1, "benchmark": "1a"},
-        timeout=60,
-    ).json()
+def test_a_text_result_becomes_the_runs_result(url, ours):
+    run = ours.create_run("textual", 1, benchmark="1a")
     sentence = "80% Top 1 Validation Accuracy reached in 1234.567 seconds"
     got = original(
         f"""
 print(json.dumps([answer(client.post_metric({run["id"]}, "TaskResult @ 0", {sentence!r})),
-                  answer(client.post_metric({run["id"]}, "val_top1 @ 0", 80.5))]))
+                  answer(client.post_metric({run["id"]}, "val_top1 @ 0", 80.5)),
+                  answer(client.post_metric({run["id"]}, "val_top1 @ 0", "high"))]))
 """,
         url,
     )
-    assert [g["status"] for g in got] == [201, 201], got
+    # a text value under another name is still refused: values are numbers
+    assert [g["status"] for g in got] == [201, 201, 422], got
     assert (got[0]["body"]["value"], got[0]["body"]["id"]) == (sentence, None)
-    stored = requests.get(f"{live_server}/mlbench/api/runs/{run['id']}", timeout=30).json()
-    result = stored["result"]
+    result = ours.get_run(run["id"])["result"]
     assert (result["text"], result["reached"], result["time_to_target_s"]) == (
         sentence,
         True,
         1234.567,
     )
     assert (result["metric"], result["target"], result["rank"]) == ("val_top1", 80.0, 0)
-    series = requests.get(
-        f"{live_server}/mlbench/api/metrics/{run['id']}",
-        params={"metric_type": "run"},
-        timeout=30,
-    ).json()
+    series = ours.get_run_metrics(run["id"])
     assert list(series) == ["val_top1 @ 0"] and series["val_top1 @ 0"][0]["value"] == 80.5
-    # a text value under another name is still refused: values are numbers
-    other = requests.post(
-        f"{live_server}/mlbench/api/metrics/",
-        data={"run_id": run["id"], "name": "val_top1 @ 0", "value": "high"},
-        timeout=30,
-    )
-    assert other.status_code == 422
 
 
-def test_a_run_carries_the_tail_of_its_output(url, live_server):
-    run = requests.post(
-        f"{live_server}/mlbench/api/runs/",
-        json={"name": "talky", "num_workers": 2, "benchmark": "1a"},
-        timeout=60,
-    ).json()
+def test_a_run_carries_the_tail_of_its_output(url, ours):
+    run = ours.create_run("talky", 2, benchmark="1a")
     lines = [{"rank": n % 2, "stream": "stdout", "line": f"out {n}"} for n in range(150)]
     lines.append({"rank": 1, "stream": "stderr", "line": "Traceback (most recent call last):"})
-    requests.post(
-        f"{live_server}/mlbench/api/runs/{run['id']}/logs", json={"lines": lines}, timeout=30
-    ).raise_for_status()
+    ours.post_logs(run["id"], lines)
     got = original(f"print(json.dumps(answer(client.get_run({run['id']}))))", url)
     metadata = got["body"]["job_metadata"]
     assert metadata["stdout"] == [f"out {n}" for n in range(50, 150)]
     assert metadata["stderr"] == ["Traceback (most recent call last):"]
     # derived, never stored: a PATCH carrying them back changes nothing
-    requests.patch(
-        f"{live_server}/mlbench/api/runs/{run['id']}",
-        json={"job_metadata": {"stdout": ["forged"], "note_of_dag": 1}},
-        timeout=30,
-    ).raise_for_status()
-    again = requests.get(f"{live_server}/mlbench/api/runs/{run['id']}", timeout=30).json()
+    ours.update_run(run["id"], job_metadata={"stdout": ["forged"], "note_of_dag": 1})
+    again = ours.get_run(run["id"])
     assert again["job_metadata"]["stdout"][-1] == "out 149"
     assert again["job_metadata"]["note_of_dag"] == 1
 
@@ -236,14 +218,10 @@ print("goal reached" if tracker.goal_reached else "goal missed")
 STEPS = ("batch_load", "fwd_pass", "comp_loss", "backprop", "agg", "opt_step", "end")
 
 
-def test_two_ranks_of_an_original_worker_store_every_series_and_the_result(url, live_server):
+def test_two_ranks_of_an_original_worker_store_every_series_and_the_result(url, ours):
     import concurrent.futures
 
-    run = requests.post(
-        f"{live_server}/mlbench/api/runs/",
-        json={"name": "original-worker", "num_workers": 2, "benchmark": "1a", "job_id": "ext"},
-        timeout=60,
-    ).json()
+    run = ours.create_run("original-worker", 2, benchmark="1a", job_id="ext")
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
         ranks = list(
             pool.map(
@@ -253,11 +231,7 @@ def test_two_ranks_of_an_original_worker_store_every_series_and_the_result(url, 
         )
     for done in ranks:
         assert done.returncode == 0 and "goal reached" in done.stdout, done.stdout + done.stderr
-    series = requests.get(
-        f"{live_server}/mlbench/api/metrics/{run['id']}",
-        params={"metric_type": "run"},
-        timeout=30,
-    ).json()
+    series = ours.get_run_metrics(run["id"])
     epoch_metrics = ("CumulativeTrainTimeEpoch", *STEPS)
     per_rank = {"train_loss": 12, "val_global_Prec@1": 3, **dict.fromkeys(epoch_metrics, 3)}
     expected = {f"{name} @ {rank}": n for name, n in per_rank.items() for rank in (0, 1)}
@@ -266,9 +240,7 @@ def test_two_ranks_of_an_original_worker_store_every_series_and_the_result(url, 
     assert {name: len(points) for name, points in series.items()} == expected
     assert [p["value"] for p in series["val_global_Prec@1 @ 1"]] == [50, 70, 85]
     assert series["train_loss @ 0"][0]["value"] == 2.0
-    result = requests.get(f"{live_server}/mlbench/api/runs/{run['id']}", timeout=30).json()[
-        "result"
-    ]
+    result = ours.get_run(run["id"])["result"]
     assert result["text"].startswith("80% Top 1 Validation Accuracy reached in ")
     assert (result["reached"], result["metric"], result["target"], result["rank"]) == (
         True,
@@ -281,12 +253,8 @@ def test_two_ranks_of_an_original_worker_store_every_series_and_the_result(url, 
 
     # the original client reads them back: every run's series, and the run's archive in the
     # mlbench-results layout, read as mlbench-results reads it
-    requests.patch(
-        f"{live_server}/mlbench/api/runs/{run['id']}", json={"state": "STARTED"}, timeout=30
-    ).raise_for_status()
-    requests.patch(
-        f"{live_server}/mlbench/api/runs/{run['id']}", json={"state": "FINISHED"}, timeout=30
-    ).raise_for_status()
+    ours.update_run(run["id"], state="STARTED")
+    ours.update_run(run["id"], state="FINISHED")
     got = original(
         f"""
 import base64
