@@ -116,9 +116,10 @@ def _distinct(tags: list[str]) -> list[str]:
 
 
 # A run's tag: a label to find and group runs by ("baseline", "pr-123", "gpu:a100").
-# No blank, comma or control character. The control characters are named: Python's ``\s``
-# (Airflow's Params, jsonschema) counts \x1c-\x1f as blanks, pydantic's (Rust) does not.
-TAG_PATTERN = r"^[^\s,\x00-\x1f\x7f]+$"
+# No blank, comma or control character (C0 and C1). The control characters are named:
+# Python's ``\s`` (Airflow's Params, jsonschema) counts \x1c-\x1f as blanks, pydantic's
+# (Rust) does not; Rust's counts U+0085 as one, the fuzzer's generator does not.
+TAG_PATTERN = r"^[^\s,\x00-\x1f\x7f-\x9f]+$"
 MAX_TAGS = 20
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=TAG_PATTERN)]
 Tags = Annotated[list[Tag], BeforeValidator(_tag_list), AfterValidator(_distinct)]

@@ -386,8 +386,9 @@ def test_form_bodies_send_tags_as_one_text(api):
 
 @pytest.mark.parametrize(
     "tags",
-    [["two words"], ["a,b"], ["x" * 41], [""], [f"t{i}" for i in range(21)], "baseline", [3]],
-)
+    [["two words"], ["a,b"], ["x" * 41], [""], [f"t{i}" for i in range(21)], "baseline", [3],
+     ["5\x85k"], ["c1\x9f"]],  # C1 controls too (U+0085 is a blank to pydantic alone)
+)  # fmt: skip
 def test_bad_tags_are_422_naming_tags_and_change_nothing(api, make_run, tags):
     assert api.post("/api/runs/", json={**VALID, "tags": tags}).status_code == 422
     assert api.get("/api/runs").json() == []
