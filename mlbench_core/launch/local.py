@@ -230,15 +230,22 @@ class LocalLauncher:
                 process.wait()
 
     def _trap_signals(self) -> dict[int, Any]:
-        """On SIGTERM/SIGINT (the task being stopped), stop the ranks, then let the previous
-        handler do what it does."""
+        """On SIGTERM/SIGINT (the task being stopped), signal the ranks to stop, then let the
+        previous handler do what it does; the waiting (and SIGKILL after the grace period)
+        happens outside the handler, in :meth:`_supervise` or ``launch``'s ``finally``.
+
+        The handler must not wait itself: it runs in the main thread wherever that thread
+        was, possibly inside ``Popen.poll`` holding that process's non-reentrant waitpid
+        lock, where a ``wait`` would deadlock."""
         if threading.current_thread() is not threading.main_thread():
             return {}
         previous: dict[int, Any] = {}
 
         def handler(signum: int, frame: Any) -> None:
             self._cancelled = signum
-            self._stop_all()
+            for process in self.processes:
+                if process.returncode is None:  # an attribute: takes no lock
+                    _signal_group(process, signal.SIGTERM)
             old = previous.get(signum)
             if callable(old):
                 old(signum, frame)

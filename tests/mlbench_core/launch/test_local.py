@@ -123,6 +123,47 @@ def test_sigterm_of_the_task_stops_every_rank(admin, api_url):
     assert_all_gone(launcher)
 
 
+def test_a_signal_inside_popen_poll_does_not_deadlock_the_launcher(admin, api_url):
+    """The signal may land while the main thread is inside ``Popen.poll``, holding that
+    process's non-reentrant waitpid lock (CI once hung here until pytest-timeout): the
+    handler must only signal the ranks, never wait for them."""
+    import subprocess
+
+    _run, launcher = launcher_for(admin, api_url, "signal-in-poll")
+    process = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    launcher.processes.append(process)
+    forwarded: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: forwarded.append(signum))
+    trapped = launcher._trap_signals()
+    rescued = threading.Event()
+
+    def rescue() -> None:  # a threading.Lock may be released by any thread
+        if not handled.wait(20):
+            rescued.set()
+            process._waitpid_lock.release()
+
+    handled = threading.Event()
+    watchdog = threading.Thread(target=rescue)
+    try:
+        assert process._waitpid_lock.acquire(False)  # as Popen.poll holds it
+        watchdog.start()
+        signal.raise_signal(signal.SIGTERM)  # the handler runs here, in this thread
+        handled.set()
+        if not rescued.is_set():
+            process._waitpid_lock.release()
+        watchdog.join()
+        assert not rescued.is_set(), "the handler waited on a lock its own thread holds"
+        assert forwarded == [signal.SIGTERM]  # the previous handler still ran
+        assert launcher._cancelled == signal.SIGTERM
+        assert process.wait(30) == -signal.SIGTERM  # the rank was told to stop
+    finally:
+        launcher._restore_signals(trapped)
+        signal.signal(signal.SIGTERM, previous)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
 def test_a_rank_sees_none_of_the_launchers_secrets():
     from mlbench_core.launch.local import host_env
 
