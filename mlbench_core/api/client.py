@@ -484,14 +484,17 @@ class ApiClient:
         """The nightly suite's reports, newest first."""
         return self._json("GET", "/nightly/", params={"limit": limit})
 
-    def get_nightly_report(self, date: str) -> dict[str, Any]:
-        """The report of the night ``date`` (YYYY-MM-DD)."""
-        return self._json("GET", f"/nightly/{date}")
+    def get_nightly_report(self, date: str, dag_run_id: str | None = None) -> dict[str, Any]:
+        """The newest report of the night ``date`` (YYYY-MM-DD), or that of the nightly DAG
+        run ``dag_run_id``."""
+        params = {"dag_run_id": dag_run_id} if dag_run_id is not None else None
+        return self._json("GET", f"/nightly/{date}", params=params)
 
     def put_nightly_report(
         self, date: str, verdict: str, report: Mapping[str, Any], dag_run_id: str | None = None
     ) -> dict[str, Any]:
-        """Store the report of the night ``date`` (replacing one stored before)."""
+        """Store the report of one nightly of ``date`` (replacing the one of the same
+        ``dag_run_id``, a retry; the day's other nightlies are kept)."""
         body = {"verdict": verdict, "report": dict(report), "dag_run_id": dag_run_id}
         return self._json("PUT", f"/nightly/{date}", json=body)
 

@@ -861,10 +861,27 @@ class PodOut(BaseModel):
 NIGHTLY_DATE = r"^\d{4}-\d{2}-\d{2}$"
 
 
-class NightlyReportIn(_Strict):
-    """Body of ``PUT /api/nightly/{date}/``: the report of that night's suite."""
+# A night's verdict, the worst of its entries' (in this order); "ok" and
+# "insufficient-history" are those of reports stored before change-point detection.
+NightVerdict = Literal[
+    "failed",
+    "regression",
+    "environment",
+    "suspicious",
+    "improvement",
+    "same",
+    "insufficient data",
+    "no-data",
+    "ok",
+    "insufficient-history",
+]
 
-    verdict: Literal["ok", "regression", "failed", "insufficient-history", "no-data"]
+
+class NightlyReportIn(_Strict):
+    """Body of ``PUT /api/nightly/{date}/``: the report of one nightly DAG run of that night
+    (a retry of the same DAG run replaces it; another nightly of the day is kept beside)."""
+
+    verdict: NightVerdict
     report: dict[str, Any]
     dag_run_id: Annotated[str | None, BeforeValidator(_empty_to_none)] = Field(
         default=None, min_length=1, max_length=250, pattern=NO_NUL
@@ -872,6 +889,7 @@ class NightlyReportIn(_Strict):
 
 
 class NightlyReportOut(BaseModel):
+    id: int
     date: str
     verdict: str
     dag_run_id: str | None = None

@@ -1,4 +1,5 @@
-"""``/api/nightly``: the reports of the nightly benchmark suite, one per night."""
+"""``/api/nightly``: the reports of the nightly benchmark suite, one per nightly DAG run
+(every nightly of a day is kept)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query
 from pydantic import AfterValidator
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 
 from mlbench_api.auth import UserDep
 from mlbench_api.deps import SessionDep
@@ -33,6 +34,7 @@ NightDate = Annotated[
 
 def _out(row: NightlyReport) -> NightlyReportOut:
     return NightlyReportOut(
+        id=row.id,
         date=row.date,
         verdict=row.verdict,
         dag_run_id=row.dag_run_id,
@@ -41,22 +43,39 @@ def _out(row: NightlyReport) -> NightlyReportOut:
     )
 
 
+DagRunQuery = Annotated[
+    str | None, Query(max_length=250, description="The report of this nightly DAG run")
+]
+
+
+def _of_run(dag_run_id: str | None) -> ColumnElement[bool]:
+    column = NightlyReport.dag_run_id
+    return column.is_(None) if dag_run_id is None else column == dag_run_id
+
+
 @router.get("/", response_model=list[NightlyReportOut])
 def list_reports(
     session: SessionDep,
     _caller: UserDep,
-    limit: Annotated[int, Query(ge=1, le=1000, description="The newest N nights")] = 30,
+    limit: Annotated[int, Query(ge=1, le=1000, description="The newest N reports")] = 30,
 ) -> list[NightlyReportOut]:
-    """The newest reports first."""
-    rows = session.scalars(select(NightlyReport).order_by(NightlyReport.date.desc()).limit(limit))
-    return [_out(row) for row in rows]
+    """The newest reports first (a day with two nightlies has two)."""
+    query = select(NightlyReport).order_by(NightlyReport.date.desc(), NightlyReport.id.desc())
+    return [_out(row) for row in session.scalars(query.limit(limit))]
 
 
 @router.get("/{date}", response_model=NightlyReportOut)
-def get_report(date: NightDate, session: SessionDep, _caller: UserDep) -> NightlyReportOut:
-    row = session.get(NightlyReport, date)
+def get_report(
+    date: NightDate, session: SessionDep, _caller: UserDep, dag_run_id: DagRunQuery = None
+) -> NightlyReportOut:
+    """The newest report of the night, or that of the nightly ``dag_run_id``."""
+    query = select(NightlyReport).where(NightlyReport.date == date)
+    if dag_run_id is not None:
+        query = query.where(NightlyReport.dag_run_id == dag_run_id)
+    row = session.scalars(query.order_by(NightlyReport.id.desc()).limit(1)).first()
     if row is None:
-        raise HTTPException(status_code=404, detail=f"no nightly report for {date}")
+        run = f" of DAG run {dag_run_id}" if dag_run_id is not None else ""
+        raise HTTPException(status_code=404, detail=f"no nightly report for {date}{run}")
     return _out(row)
 
 
@@ -67,10 +86,13 @@ def put_report(
     _caller: UserDep,
     data: Annotated[NightlyReportIn, Depends(body(NightlyReportIn))],
 ) -> NightlyReportOut:
-    """Store the night's report (the nightly DAG's ``compare`` task), replacing an earlier
-    one of the same night."""
-    row = session.get(NightlyReport, date) or NightlyReport(date=date)
-    row.verdict, row.report, row.dag_run_id = data.verdict, data.report, data.dag_run_id
+    """Store the report of one nightly DAG run (the nightly DAG's ``compare`` task): it
+    replaces the report of the same date and ``dag_run_id`` (a retry), and is kept beside
+    the other nightlies of the day."""
+    query = select(NightlyReport).where(NightlyReport.date == date, _of_run(data.dag_run_id))
+    row = session.scalars(query.limit(1)).first()
+    row = row or NightlyReport(date=date, dag_run_id=data.dag_run_id)
+    row.verdict, row.report = data.verdict, data.report
     row.created_at = utcnow()
     session.add(row)
     session.commit()

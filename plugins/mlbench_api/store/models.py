@@ -158,11 +158,14 @@ class LogLine(Base):
 
 
 class NightlyReport(Base):
-    """One nightly's report (a re-run of the same night replaces it)."""
+    """One nightly DAG run's report: every nightly of a day is kept; a retry of the same DAG
+    run (same date and dag_run_id) replaces its own report."""
 
     __tablename__ = "nightly_reports"
+    __table_args__ = (Index("ix_nightly_reports_date", "date", "id"),)
 
-    date: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    date: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD
     dag_run_id: Mapped[str | None] = mapped_column(String(250))
     verdict: Mapped[str] = mapped_column(String(32))
     report: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -33,7 +33,7 @@ def fresh_url(request, tmp_path) -> Iterator[str]:  # noqa: ANN001
     admin.dispose()
 
 
-HEAD = "0008"  # the newest migration
+HEAD = "0009"  # the newest migration
 
 
 def _open_store(url: str) -> str | None:
@@ -239,6 +239,33 @@ def test_the_series_indexes_gain_cumulative_and_keep_every_row(fresh_url):
     with store.engine.connect() as connection:
         rows = connection.execute(text("SELECT value, cumulative FROM metrics ORDER BY date"))
         assert [(v, bool(c)) for v, c in rows] == [(1.0, True), (2.0, False)]
+    store.dispose()
+
+
+def test_nightly_reports_stored_by_date_keep_their_rows_and_a_day_holds_many(fresh_url):
+    from mlbench_api.store import NightlyReport
+
+    old = Store(fresh_url, migrate=False)
+    old.migrate("0008")
+    with old.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO nightly_reports (date, dag_run_id, verdict, report, created_at) "
+                "VALUES ('2026-11-20', 'a', 'ok', '{\"n\": 1}', 5), "
+                "('2026-11-21', NULL, 'regression', '{\"n\": 2}', 7)"
+            )
+        )
+    old.dispose()
+    store = Store(fresh_url)
+    with store.session() as session:
+        rows = session.query(NightlyReport).order_by(NightlyReport.id).all()
+        assert [(r.date, r.dag_run_id, r.verdict, r.report) for r in rows] == [
+            ("2026-11-20", "a", "ok", {"n": 1}),
+            ("2026-11-21", None, "regression", {"n": 2}),
+        ]
+        session.add(NightlyReport(date="2026-11-21", dag_run_id="b", verdict="ok", report={}))
+    with store.session() as session:
+        assert session.query(NightlyReport).filter_by(date="2026-11-21").count() == 2
     store.dispose()
 
 
