@@ -27,6 +27,7 @@ from mlbench_core.engine.distributed import DistContext, collective
 from mlbench_core.engine.goals import Goal, GoalWatch
 from mlbench_core.engine.marks import VALIDATING
 from mlbench_core.engine.metrics import Metric
+from mlbench_core.engine.step_times import StepTimes
 from mlbench_core.engine.tracker import PhaseTracker
 
 __all__ = ["Task", "TaskContext", "train"]
@@ -115,6 +116,7 @@ class _Loop:
     steps_per_epoch: int | None = None  # at most this many steps per epoch (smoke runs)
     samples: float = 0.0  # global training samples so far
     train_seconds: float = 0.0  # seconds in training steps so far (validation excluded)
+    step_times: StepTimes = field(default_factory=StepTimes)  # for the nightly's comparison
 
 
 def _to(batch: Batch, device: torch.device) -> Batch:
@@ -136,6 +138,7 @@ def _train_epoch(loop: _Loop, epoch: int) -> list[float]:
     taken = 0
     batches = iter(task.train_loader)
     while True:
+        step_start = time.perf_counter()
         switch("batch_load")
         batch = next(batches, None) if limit is None or taken < limit else None
         if batch is None:
@@ -181,6 +184,7 @@ def _train_epoch(loop: _Loop, epoch: int) -> list[float]:
             loop.report.post("train_loss", window.loss / max(window.samples, 1.0), epoch,
                              window.step, samples=window.seen)  # fmt: skip
             window.loss = window.samples = 0.0
+        loop.step_times.add(time.perf_counter() - step_start)
 
 
 def _validate(loop: _Loop) -> list[float]:
@@ -384,4 +388,5 @@ def train(
         "throughput_overall": loop.samples / total if total > 0 else None,
         "aggregation": task.aggregation,
         "steps_per_epoch_limit": steps_per_epoch,
+        "step_times": loop.step_times.summary(),  # this rank's, from its resumed start
     }

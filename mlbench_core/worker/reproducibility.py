@@ -16,6 +16,7 @@ import os
 import platform
 import random
 import socket
+import subprocess
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from importlib import metadata
@@ -105,6 +106,31 @@ def _version(distribution: str) -> str | None:
         return None
 
 
+def source_commit(env: Mapping[str, str] | None = None) -> str | None:
+    """The git commit of the mlbench source this process runs: ``MLBENCH_COMMIT`` where it is
+    set (an image records it when it is built), else ``git rev-parse HEAD`` of the checkout
+    the package lives in, with ``+dirty`` when that checkout has uncommitted changes to
+    tracked files; None outside a checkout or without git."""
+    env = os.environ if env is None else env
+    if env.get("MLBENCH_COMMIT"):
+        return env["MLBENCH_COMMIT"]
+    source = Path(__file__).resolve().parents[2]
+    if not (source / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(source), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(source), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}+dirty" if dirty else head
+
+
 def _versions() -> dict[str, Any]:
     versions: dict[str, Any] = {
         "python": platform.python_version(),
@@ -112,6 +138,7 @@ def _versions() -> dict[str, Any]:
         "torch": torch.__version__,
         "numpy": np.__version__,
         "mlbench": _version("mlbench"),
+        "mlbench_commit": source_commit(),
         "airflow": _version("apache-airflow"),
         "cuda": torch.version.cuda,
         "cudnn": None,
@@ -221,7 +248,8 @@ def record(
     ``deterministic``: what :func:`seed_everything` returned; ``data``: typically
     :func:`data_source`'s answer. Keys: ``benchmark``, ``backend``, ``world_size``, ``seed``,
     ``deterministic``, ``hyperparameters``, ``data``, ``versions`` (python, torch, numpy,
-    mlbench, airflow, cuda, cudnn, nccl; None where absent), ``platform``, ``hardware`` (CPU
+    mlbench, mlbench_commit (:func:`source_commit`), airflow, cuda, cudnn, nccl; None where
+    absent), ``platform``, ``hardware`` (CPU
     model and counts, memory, ``gpu``: None without CUDA), ``threads`` (torch's intra- and
     inter-op), ``date`` (UTC, ISO 8601), ``hostname``.
     """

@@ -149,6 +149,10 @@ def test_the_record_is_json_with_real_values(tmp_path):
     assert versions["python"] == platform.python_version()
     assert versions["mlbench"] == metadata.version("mlbench")
     assert versions["airflow"] == metadata.version("apache-airflow")
+    head = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    assert head and versions["mlbench_commit"].removesuffix("+dirty") == head  # a checkout
 
     assert got["platform"]["system"] == platform.system()
     assert got["platform"]["machine"] == platform.machine()
@@ -178,3 +182,12 @@ def test_recording_imports_no_airflow():
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert out.stdout.split() == [metadata.version("apache-airflow"), "False"]
+
+
+def test_an_image_names_its_commit_and_outside_a_checkout_there_is_none(monkeypatch, tmp_path):
+    from mlbench_core.worker import reproducibility
+
+    assert reproducibility.source_commit({"MLBENCH_COMMIT": "abc123"}) == "abc123"
+    # the package's folder is not in a checkout: no commit, no guess
+    monkeypatch.setattr(reproducibility, "__file__", str(tmp_path / "a" / "b" / "x.py"))
+    assert reproducibility.source_commit({}) is None
