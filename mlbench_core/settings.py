@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     # Seconds each worker sleeps per training step: an injected slowdown, to check that the
     # nightly comparison flags it (and to keep test runs going long enough to stop them).
     step_delay: float = Field(default=0.0, ge=0)
+    # The benchmarks the step delay applies to (comma-separated ids; empty: every benchmark),
+    # e.g. "digits": a slowdown of an entry but not of the nightly's reference (0a).
+    step_delay_benchmarks: str = Field(default="", pattern=r"^[\w.,+ -]*$")
     # The nightly suite (``mlbench_nightly``): its cron schedule (UTC), the suite file
     # (default <home>/nightly.yaml; the Airflow Variable mlbench_nightly_suite wins), and the
     # seconds between looks at a running run.
@@ -107,6 +110,11 @@ class Settings(BaseSettings):
         if not (isinstance(settings, dict) and all(isinstance(v, dict) for v in settings.values())):
             raise ValueError('"settings" maps a benchmark to its settings: {"3a": {"bptt": 8}}')
         return value
+
+    def step_delay_of(self, benchmark: str) -> float:
+        """The injected step delay of a run of ``benchmark`` (0 where it does not apply)."""
+        only = {b.strip() for b in self.step_delay_benchmarks.split(",") if b.strip()}
+        return self.step_delay if not only or benchmark in only else 0.0
 
     @property
     def nightly_suite_file(self) -> Path:

@@ -217,6 +217,7 @@ def stack_environment(
             "MLBENCH_IMAGE_REGISTRY": settings.image_registry,
             "MLBENCH_PORT": str(settings.port),
             "MLBENCH_STEP_DELAY": str(settings.step_delay),
+            "MLBENCH_STEP_DELAY_BENCHMARKS": settings.step_delay_benchmarks,
             "MLBENCH_RECONCILE_SECONDS": str(settings.reconcile_seconds),
             "MLBENCH_API_WAIT": str(settings.api_wait),
             "MLBENCH_NIGHTLY_SCHEDULE": settings.nightly_schedule,

@@ -47,6 +47,7 @@ __all__ = [
     "default_budget",
     "run",
     "sizes",
+    "step_times",
     "to_metrics",
 ]
 
@@ -155,6 +156,7 @@ def _row(dtype: torch.dtype, elements: int, world_size: int) -> Row:
         "bytes": nbytes,
         "world_size": world_size,
         "repeats": 0,
+        "times_s": [],
         "median_s": None,
         "p10_s": None,
         "p90_s": None,
@@ -174,6 +176,7 @@ def _measure(
     world_size: int,
     warmup: int,
     repeats: int,
+    step_delay: float = 0.0,
 ) -> None:
     tensor = torch.zeros(row["elements"], dtype=dtype, device=device)
     times = torch.zeros(repeats, dtype=torch.float64)
@@ -187,6 +190,8 @@ def _measure(
             start = time.perf_counter()
             dist.all_reduce(tensor)
             _sync(device)
+            if step_delay:  # an injected slowdown (MLBENCH_STEP_DELAY), inside the timing
+                time.sleep(step_delay)
             times[i] = time.perf_counter() - start
         own = float(np.median(times.numpy()))
         low = high = own
@@ -203,6 +208,7 @@ def _measure(
     algbw = row["bytes"] / median if median > 0 else None  # 0: below the clock's resolution
     row.update(
         repeats=repeats,
+        times_s=[float(t) for t in samples],  # each repetition's, slowest rank
         median_s=median,
         p10_s=p10,
         p90_s=p90,
@@ -225,16 +231,20 @@ def run(
     device: torch.device | str = "cpu",
     on_row: Callable[[Row], None] | None = None,
     memory_budget: int | None = None,
+    step_delay: float = 0.0,
 ) -> list[Row]:
     """Collective (every rank calls it alike): time all-reduce for each data type and size.
 
     The process group must be initialised (any world size; with one rank, all-reduce is
-    timed as the no-op it is). ``memory_budget``: the most bytes one tensor may take
-    (default :func:`default_budget`); the ranks use the smallest of their budgets. Each row
+    timed as the no-op it is). ``step_delay``: seconds slept inside each timed call (an
+    injected slowdown, for the nightly's tests). ``memory_budget``: the most bytes one
+    tensor may take (default :func:`default_budget`); the ranks use the smallest of their
+    budgets. Each row
     goes to ``on_row`` as soon as it is known (on every rank; rank 0 typically posts it).
 
     A row: ``dtype`` (e.g. ``"float32"``), ``elements``, ``bytes``, ``world_size``,
-    ``repeats``, ``median_s``, ``p10_s``, ``p90_s``, ``min_s`` (seconds),
+    ``repeats``, ``times_s`` (each repetition's), ``median_s``, ``p10_s``, ``p90_s``,
+    ``min_s`` (seconds),
     ``algbw_bytes_per_s``, ``busbw_bytes_per_s`` and ``skipped`` (None, or why the row has no
     timings, which are then None).
     """
@@ -267,7 +277,7 @@ def run(
                     f"{row['bytes']} bytes exceed the memory budget of {budget} bytes per tensor"
                 )
             else:
-                _measure(row, dtype, device, world_size, warmup, repeats)
+                _measure(row, dtype, device, world_size, warmup, repeats, step_delay)
             rows.append(row)
             if on_row is not None:
                 on_row(row)
@@ -299,6 +309,20 @@ def to_metrics(row: Row) -> list[tuple[str, float, dict[str, Any]]]:
         for name, value in values
         if value is not None and math.isfinite(value)
     ]
+
+
+def step_times(rows: Iterable[Row]) -> dict[str, Any] | None:
+    """The repetition times of the largest measured size of the first data type, as a run's
+    step-time sample (:mod:`mlbench_core.engine.step_times`' shape, plus which row): what the
+    nightly compares night by night when 0a is its reference entry."""
+    measured = [r for r in rows if r.get("times_s")]
+    if not measured:
+        return None
+    first = [r for r in measured if r["dtype"] == measured[0]["dtype"]]
+    row = max(first, key=lambda r: r["elements"])
+    seconds = [round(t, 9) for t in row["times_s"]]
+    return {"seconds": seconds, "steps": len(seconds), "stride": 1,
+            "of": f"{row['dtype']} x {row['elements']}"}  # fmt: skip
 
 
 MEGABIT = 1e6 / 8  # bytes per second in one Mbit/s

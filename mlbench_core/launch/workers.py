@@ -139,5 +139,7 @@ def training_env(settings: Settings, data_dir: str | None) -> dict[str, str]:
         env["MLBENCH_DATA_CHECKSUMS"] = json.dumps(settings.data_checksums)
     if settings.step_delay:
         env["MLBENCH_STEP_DELAY"] = f"{settings.step_delay:g}"
+        if settings.step_delay_benchmarks:
+            env["MLBENCH_STEP_DELAY_BENCHMARKS"] = settings.step_delay_benchmarks
     env["MLBENCH_API_WAIT"] = f"{settings.api_wait:g}"
     return env

@@ -148,7 +148,7 @@ def _train(
         writer=writer,
         run_id=options.run_id,
         echo=_say,
-        step_delay=settings.step_delay,
+        step_delay=settings.step_delay_of(spec.id),
         checkpoint_dir=options.checkpoint_dir,
         steps_per_epoch=options.steps_per_epoch,
     )
@@ -164,7 +164,7 @@ def _train(
             "world_size": ctx.world_size,
             "seed": options.seed,
             "threads": torch.get_num_threads(),
-            "step_delay_s": settings.step_delay,
+            "step_delay_s": settings.step_delay_of(spec.id),
             "memory": peak_memory.summary(memory),
         }
         if goal is None:  # synthetic data: throughput only, nothing to reach
@@ -214,6 +214,7 @@ def _allreduce(
         repeats=int(hyper["repeats"]),
         device=ctx.device,
         on_row=on_row,
+        step_delay=get_settings().step_delay_of(spec.id),
     )
     memory = peak_memory.gather(peak_memory.own(get_settings().memory_cgroup), ctx.world_size)
     if ctx.is_main:
@@ -225,6 +226,8 @@ def _allreduce(
             "total_time_s": time.perf_counter() - start,
             **allreduce.against_cap(rows, get_settings().max_bandwidth),
             "rows": rows,
+            "step_times": allreduce.step_times(rows),
+            "step_delay_s": get_settings().step_delay_of(spec.id),
             "memory": peak_memory.summary(memory),
         }
         result = _finite(result)

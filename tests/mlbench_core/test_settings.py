@@ -32,3 +32,15 @@ def test_bad_values_are_refused(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name.removeprefix("MLBENCH_").lower()):
         Settings()
+
+
+def test_the_step_delay_applies_to_the_benchmarks_named_or_to_all(monkeypatch):
+    monkeypatch.setenv("MLBENCH_STEP_DELAY", "0.02")
+    assert Settings().step_delay_of("0a") == 0.02  # none named: every benchmark
+    monkeypatch.setenv("MLBENCH_STEP_DELAY_BENCHMARKS", "digits, 1a")
+    settings = Settings()
+    assert (settings.step_delay_of("digits"), settings.step_delay_of("1a")) == (0.02, 0.02)
+    assert settings.step_delay_of("0a") == 0.0
+    monkeypatch.setenv("MLBENCH_STEP_DELAY_BENCHMARKS", "digits;rm -rf")
+    with pytest.raises(ValidationError, match="step_delay_benchmarks"):
+        Settings()

@@ -80,6 +80,23 @@ def test_one_rank_times_the_no_op(group_of_one):
         allreduce.run(0, 1, sizes=[1], warmup=0, repeats=0)
 
 
+def test_an_injected_step_delay_is_inside_the_timing_and_the_step_times_are_kept(group_of_one):
+    rows = allreduce.run(
+        0, 1, sizes=[1, 100], dtypes=(torch.float32, torch.float64), warmup=0, repeats=4,
+        step_delay=0.01,
+    )  # fmt: skip
+    assert all(min(r["times_s"]) >= 0.01 for r in rows)
+    steps = allreduce.step_times(rows)
+    # the largest size of the first data type, each repetition a step
+    assert steps == {
+        "seconds": [round(t, 9) for t in rows[1]["times_s"]],
+        "steps": 4,
+        "stride": 1,
+        "of": "float32 x 100",
+    }
+    assert allreduce.step_times([{**rows[0], "times_s": [], "skipped": "no"}]) is None
+
+
 def test_no_process_group_is_an_error():
     with pytest.raises(RuntimeError, match="process group"):
         allreduce.run(0, 1, sizes=[1], warmup=0, repeats=1)
@@ -89,6 +106,7 @@ def _check_measured(row: dict) -> None:
     n = row["world_size"]
     assert row["skipped"] is None and row["repeats"] == 3
     assert 0 < row["min_s"] <= row["p10_s"] <= row["median_s"] <= row["p90_s"]
+    assert len(row["times_s"]) == 3 and sorted(row["times_s"])[1] == row["median_s"]
     # each rank's own median is no longer than the slowest rank's, repetition by repetition
     assert 0 < row["rank_median_min_s"] <= row["rank_median_max_s"] <= row["median_s"] * 1.0001
     assert math.isclose(row["algbw_bytes_per_s"], row["bytes"] / row["median_s"])
