@@ -20,39 +20,38 @@ depends_on = None
 COLUMNS = "date, dag_run_id, verdict, report, created_at"
 
 
-def upgrade() -> None:
+def _rebuild(key: list[sa.Column], rows: str) -> None:
+    """``nightly_reports`` again with the key columns ``key``, holding the ``rows`` (a SELECT
+    of COLUMNS from the old table)."""
     op.create_table(
-        "nightly_reports_new",
-        sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("date", sa.String(10), nullable=False),
+        "nightly_reports_rebuilt",
+        *key,
         sa.Column("dag_run_id", sa.String(250), nullable=True),
         sa.Column("verdict", sa.String(32), nullable=False),
         sa.Column("report", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
     )
-    op.execute(
-        f"INSERT INTO nightly_reports_new ({COLUMNS}) "
-        f"SELECT {COLUMNS} FROM nightly_reports ORDER BY created_at"
-    )
+    op.execute(f"INSERT INTO nightly_reports_rebuilt ({COLUMNS}) {rows}")
     op.drop_table("nightly_reports")
-    op.rename_table("nightly_reports_new", "nightly_reports")
+    op.rename_table("nightly_reports_rebuilt", "nightly_reports")
+
+
+def upgrade() -> None:
+    _rebuild(
+        [
+            sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+            sa.Column("date", sa.String(10), nullable=False),
+        ],
+        f"SELECT {COLUMNS} FROM nightly_reports ORDER BY created_at",
+    )
     op.create_index("ix_nightly_reports_date", "nightly_reports", ["date", "id"])
 
 
 def downgrade() -> None:
-    op.create_table(
-        "nightly_reports_old",
-        sa.Column("date", sa.String(10), primary_key=True),
-        sa.Column("dag_run_id", sa.String(250), nullable=True),
-        sa.Column("verdict", sa.String(32), nullable=False),
-        sa.Column("report", sa.JSON(), nullable=False),
-        sa.Column("created_at", sa.BigInteger(), nullable=False),
-    )
-    # The newest report of each date survives (the old key allows one per date).
-    op.execute(
-        f"INSERT INTO nightly_reports_old ({COLUMNS}) SELECT {COLUMNS} FROM nightly_reports "
-        "WHERE id IN (SELECT MAX(id) FROM nightly_reports GROUP BY date)"
-    )
     op.drop_index("ix_nightly_reports_date", table_name="nightly_reports")
-    op.drop_table("nightly_reports")
-    op.rename_table("nightly_reports_old", "nightly_reports")
+    # The newest report of each date survives (the old key allows one per date).
+    _rebuild(
+        [sa.Column("date", sa.String(10), primary_key=True)],
+        f"SELECT {COLUMNS} FROM nightly_reports "
+        "WHERE id IN (SELECT MAX(id) FROM nightly_reports GROUP BY date)",
+    )
