@@ -100,6 +100,7 @@ bench-dashboard: install browser
 REGISTRY ?= mlbench
 VERSION ?= $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' mlbench_core/__init__.py)
 PUSH ?= 1
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
 DOCKER ?= docker
 FAMILIES := vision linear nlp
 IMAGES := mlbench-airflow mlbench-worker $(addprefix mlbench-worker-,$(FAMILIES))
@@ -117,7 +118,7 @@ endef
 images: export DOCKER_BUILDKIT := 1
 images:
 	$(DOCKER) build -f worker_images/airflow/Dockerfile -t $(REGISTRY)/mlbench-airflow:$(VERSION) .
-	$(DOCKER) build -f worker_images/base/Dockerfile -t $(REGISTRY)/mlbench-worker:$(VERSION) .
+	$(DOCKER) build --build-arg MLBENCH_COMMIT=$(COMMIT) -f worker_images/base/Dockerfile -t $(REGISTRY)/mlbench-worker:$(VERSION) .
 	$(foreach family,$(FAMILIES),$(call build-family,$(family)))
 ifeq ($(PUSH),1)
 	$(foreach image,$(IMAGES),$(call push-image,$(image)))
